@@ -1,0 +1,138 @@
+// Package detect holds Vigil's event model and its detectors: pure code that
+// turns facts about requests into findings, plus the sliding windows the
+// detectors count with (in memory or in Redis). It never imports Caddy.
+package detect
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Type names what an event reports. The names are part of the public contract:
+// alert receivers, dashboards and the admin API filter on them.
+type Type string
+
+const (
+	SuccessfulLogin     Type = "SUCCESSFUL_LOGIN"
+	FailedLogin         Type = "FAILED_LOGIN"
+	AccountLocked       Type = "ACCOUNT_LOCKED"
+	IPBlocked           Type = "IP_BLOCKED"
+	UnusualLocation     Type = "UNUSUAL_LOCATION"
+	ImpossibleTravel    Type = "IMPOSSIBLE_TRAVEL"
+	CredentialStuffing  Type = "CREDENTIAL_STUFFING"
+	DataAccessAnomaly   Type = "DATA_ACCESS_ANOMALY"
+	BulkExport          Type = "BULK_EXPORT"
+	SensitiveDataAccess Type = "SENSITIVE_DATA_ACCESS"
+	PermissionViolation Type = "PERMISSION_VIOLATION"
+	SystemIntrusion     Type = "SYSTEM_INTRUSION"
+	SessionRevoked      Type = "SESSION_REVOKED"
+	AdminAction         Type = "ADMIN_ACTION"
+)
+
+// Types lists every event type, in documentation order.
+var Types = []Type{
+	SuccessfulLogin, FailedLogin, AccountLocked, IPBlocked, UnusualLocation,
+	ImpossibleTravel, CredentialStuffing, DataAccessAnomaly, BulkExport,
+	SensitiveDataAccess, PermissionViolation, SystemIntrusion, SessionRevoked,
+	AdminAction,
+}
+
+// ParseType accepts an event type name in any letter case.
+func ParseType(s string) (Type, error) {
+	t := Type(strings.ToUpper(strings.TrimSpace(s)))
+	for _, known := range Types {
+		if t == known {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("unknown event type %q", s)
+}
+
+// Severity orders events by how urgently a human should look at them.
+type Severity int
+
+const (
+	Low Severity = iota + 1
+	Medium
+	High
+	Critical
+)
+
+var severityNames = [...]string{"", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (s Severity) String() string {
+	if s < Low || s > Critical {
+		return "UNKNOWN"
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity accepts LOW, MEDIUM, HIGH or CRITICAL in any letter case.
+func ParseSeverity(s string) (Severity, error) {
+	up := strings.ToUpper(strings.TrimSpace(s))
+	for i := Low; i <= Critical; i++ {
+		if severityNames[i] == up {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want LOW, MEDIUM, HIGH or CRITICAL)", s)
+}
+
+// MarshalText writes the severity as its name, so JSON carries "HIGH", not 3.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// DefaultSeverity is the severity of an event type unless the detector has
+// stronger evidence.
+func DefaultSeverity(t Type) Severity {
+	switch t {
+	case SuccessfulLogin, FailedLogin, SensitiveDataAccess, AdminAction:
+		return Low
+	case AccountLocked, IPBlocked, UnusualLocation, PermissionViolation, SessionRevoked:
+		return Medium
+	default:
+		return High
+	}
+}
+
+// Event is one security-relevant fact: a detection or an enforcement action.
+// User and IP come from verified sources only (a verified session, the login
+// form, Caddy's client_ip); Details never holds a password.
+type Event struct {
+	ID       string         `json:"id"`
+	Time     time.Time      `json:"time"`
+	Type     Type           `json:"type"`
+	Severity Severity       `json:"severity"`
+	Site     string         `json:"site,omitempty"`
+	User     string         `json:"user,omitempty"`
+	IP       string         `json:"ip,omitempty"`
+	Country  string         `json:"country,omitempty"`
+	City     string         `json:"city,omitempty"`
+	ASN      uint           `json:"asn,omitempty"`
+	Details  map[string]any `json:"details,omitempty"`
+}
+
+// NewEvent returns an event of type t at the type's default severity, with a
+// fresh random ID.
+func NewEvent(t Type, now time.Time) Event {
+	return Event{ID: NewID(), Time: now.UTC(), Type: t, Severity: DefaultSeverity(t)}
+}
+
+// NewID returns 16 random bytes in hex: unique enough to deduplicate on.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

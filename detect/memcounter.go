@@ -1,0 +1,153 @@
+package detect
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryCounter is the in-process LoginCounter: the default store of a single
+// instance and the fallback of the Redis store while Redis is unreachable.
+type MemoryCounter struct {
+	mu     sync.Mutex
+	logs   map[string]*timeLog   // CounterKind:key -> failure times
+	sets   map[string]*memberSet // IPAccountsCount:key -> account -> last time
+	maxAge time.Duration         // longest window seen, for sweeping
+	ops    int
+}
+
+type timeLog struct{ times []int64 } // ascending unix nanos
+
+type memberSet struct {
+	last   map[string]int64
+	newest int64
+}
+
+// NewMemoryCounter returns an empty counter.
+func NewMemoryCounter() *MemoryCounter {
+	return &MemoryCounter{logs: map[string]*timeLog{}, sets: map[string]*memberSet{}}
+}
+
+// RecordFailure implements LoginCounter.
+func (m *MemoryCounter) RecordFailure(_ context.Context, k LoginKeys, w LoginWindows, now time.Time) (LoginCounts, error) {
+	t := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noteWindows(w)
+	c := LoginCounts{
+		Account: m.add(string(AccountCounter)+":"+k.Account, t, w.Account),
+		IP:      m.add(string(IPCounter)+":"+k.IP, t, w.IP),
+		Pair:    m.add(string(PairCounter)+":"+k.Pair, t, w.Pair),
+	}
+	c.AccountsFromIP = m.addMember(string(IPAccountsCount)+":"+k.IP, k.AccountMember, t, w.Stuffing)
+	m.ops++
+	if m.ops%4096 == 0 {
+		m.sweep(t)
+	}
+	return c, nil
+}
+
+// RecordSuccess implements LoginCounter.
+func (m *MemoryCounter) RecordSuccess(_ context.Context, k LoginKeys) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.logs, string(AccountCounter)+":"+k.Account)
+	delete(m.logs, string(PairCounter)+":"+k.Pair)
+	return nil
+}
+
+// Forget implements LoginCounter.
+func (m *MemoryCounter) Forget(_ context.Context, kind CounterKind, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.logs, string(kind)+":"+key)
+	delete(m.sets, string(kind)+":"+key)
+	return nil
+}
+
+// Len reports how many counters are held, for tests and metrics.
+func (m *MemoryCounter) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.logs) + len(m.sets)
+}
+
+func (m *MemoryCounter) noteWindows(w LoginWindows) {
+	for _, d := range []time.Duration{w.Account, w.IP, w.Pair, w.Stuffing} {
+		if d > m.maxAge {
+			m.maxAge = d
+		}
+	}
+}
+
+func (m *MemoryCounter) add(key string, t int64, window time.Duration) int {
+	if window <= 0 {
+		return 0
+	}
+	l := m.logs[key]
+	if l == nil {
+		l = &timeLog{}
+		m.logs[key] = l
+	}
+	l.times = append(l.times, t)
+	l.trim(t - int64(window))
+	return len(l.times)
+}
+
+func (l *timeLog) trim(cutoff int64) {
+	drop := 0
+	for drop < len(l.times) && l.times[drop] <= cutoff {
+		drop++
+	}
+	if extra := len(l.times) - drop - MaxWindowEntries; extra > 0 {
+		drop += extra
+	}
+	if drop > 0 {
+		l.times = append(l.times[:0], l.times[drop:]...)
+	}
+}
+
+func (m *MemoryCounter) addMember(key, member string, t int64, window time.Duration) int {
+	if window <= 0 {
+		return 0
+	}
+	s := m.sets[key]
+	if s == nil {
+		s = &memberSet{last: map[string]int64{}}
+		m.sets[key] = s
+	}
+	s.last[member] = t
+	s.newest = t
+	cutoff := t - int64(window)
+	for k, v := range s.last {
+		if v <= cutoff {
+			delete(s.last, k)
+		}
+	}
+	for len(s.last) > MaxWindowEntries {
+		oldestKey, oldest := "", int64(1<<63-1)
+		for k, v := range s.last {
+			if v < oldest {
+				oldestKey, oldest = k, v
+			}
+		}
+		delete(s.last, oldestKey)
+	}
+	return len(s.last)
+}
+
+// sweep drops counters whose newest entry is older than every window, so
+// one-off visitors do not accumulate.
+func (m *MemoryCounter) sweep(now int64) {
+	cutoff := now - int64(m.maxAge)
+	for k, l := range m.logs {
+		if len(l.times) == 0 || l.times[len(l.times)-1] <= cutoff {
+			delete(m.logs, k)
+		}
+	}
+	for k, s := range m.sets {
+		if s.newest <= cutoff {
+			delete(m.sets, k)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package respond
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryDecisions is the DecisionStore of a single instance. It writes
+// through to the DecisionCache the request path reads.
+type MemoryDecisions struct {
+	cache   *DecisionCache
+	mu      sync.Mutex
+	strikes map[string]strikeRecord
+}
+
+type strikeRecord struct {
+	n       int
+	expires time.Time
+}
+
+// NewMemoryDecisions returns a store that keeps decisions in cache.
+func NewMemoryDecisions(cache *DecisionCache) *MemoryDecisions {
+	return &MemoryDecisions{cache: cache, strikes: map[string]strikeRecord{}}
+}
+
+// Impose implements DecisionStore.
+func (m *MemoryDecisions) Impose(_ context.Context, d Decision, base, max time.Duration, now time.Time) (Decision, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.active(d, now); ok {
+		return cur, false, nil
+	}
+	key := d.Key()
+	s := m.strikes[key]
+	if !now.Before(s.expires) {
+		s.n = 0
+	}
+	s.n++
+	s.expires = now.Add(StrikeMemory(max))
+	m.strikes[key] = s
+	if len(m.strikes) > 4096 {
+		for k, r := range m.strikes {
+			if !now.Before(r.expires) {
+				delete(m.strikes, k)
+			}
+		}
+	}
+	d.Strike = s.n
+	d.Created = now.UTC()
+	d.Until = now.Add(BanDuration(base, max, s.n)).UTC()
+	m.cache.Set(d)
+	return d, true, nil
+}
+
+func (m *MemoryDecisions) active(d Decision, now time.Time) (Decision, bool) {
+	return m.cache.Get(d.Kind, d.Target, now)
+}
+
+// Put implements DecisionStore.
+func (m *MemoryDecisions) Put(_ context.Context, d Decision) error {
+	m.cache.Set(d)
+	return nil
+}
+
+// Lift implements DecisionStore.
+func (m *MemoryDecisions) Lift(_ context.Context, kind Kind, target string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, was := m.active(Decision{Kind: kind, Target: target}, now)
+	m.cache.Remove(kind, target)
+	delete(m.strikes, DecisionKey(kind, target))
+	return was, nil
+}
+
+// List implements DecisionStore.
+func (m *MemoryDecisions) List(_ context.Context, now time.Time) ([]Decision, error) {
+	return m.cache.List(now), nil
+}
