@@ -1,0 +1,261 @@
+// Package caddymodule is the Caddy glue of Vigil: the `vigil` app that holds
+// state shared by every site and kept across reloads, the
+// `http.handlers.vigil` handler, Caddyfile parsing, the admin API and the
+// `caddy vigil` subcommands.
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/respond"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `vigil` app: the store, allowlist and failure policy shared by
+// every site that uses the vigil handler. Its state lives in a usage pool, so
+// counters, decisions and events survive `caddy reload`.
+type App struct {
+	// Store selects where counters, decisions and events live. Default: memory.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// Allow lists IP addresses or CIDR ranges that are never blocked. Their
+	// login attempts are still counted and recorded.
+	Allow []string `json:"allow,omitempty"`
+
+	// FailMode says what logins do while the shared store is unreachable:
+	// "open" (default) keeps serving with local counters and the local
+	// decision cache; "closed" refuses logins with 503.
+	FailMode string `json:"fail_mode,omitempty"`
+
+	// EventsRetention is how long events stay in the Redis stream (trimmed
+	// by MINID). Default 720h (30 days). The memory store keeps the newest
+	// 10000 events instead.
+	EventsRetention caddy.Duration `json:"events_retention,omitempty"`
+
+	allow   []netip.Prefix
+	state   *sharedState
+	poolKey string
+	logger  *zap.Logger
+}
+
+// StoreConfig selects and configures the backing store.
+type StoreConfig struct {
+	// Type is "memory" (default, one instance) or "redis" (shared by many).
+	Type string `json:"type,omitempty"`
+	// URL is a redis:// or rediss:// URL (alternative to Addrs).
+	URL string `json:"url,omitempty"`
+	// Addrs are host:port pairs: one for standalone, several for Cluster or
+	// the Sentinels.
+	Addrs []string `json:"addrs,omitempty"`
+	// Cluster talks Redis Cluster protocol to Addrs.
+	Cluster bool `json:"cluster,omitempty"`
+	// Sentinel is the master name; Addrs are then the Sentinels.
+	Sentinel string `json:"sentinel,omitempty"`
+	// Username and Password authenticate (ACL); both accept {env.NAME}.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// DB selects the logical database (standalone and Sentinel only).
+	DB int `json:"db,omitempty"`
+	// TLS connects with TLS (1.2 or newer).
+	TLS bool `json:"tls,omitempty"`
+	// Prefix starts every key and channel name. Default "vigil:".
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "vigil", New: func() caddy.Module { return new(App) }}
+}
+
+const defaultRetention = 30 * 24 * time.Hour
+
+// Provision parses the allowlist and takes (or creates) the shared state.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering vigil metrics: %w", err)
+	}
+	allow, err := parsePrefixes(a.Allow)
+	if err != nil {
+		return fmt.Errorf("vigil allow: %w", err)
+	}
+	a.allow = allow
+	if err := a.validateFailMode(); err != nil {
+		return err
+	}
+	store := a.storeConfig()
+	if store.Type != "memory" && store.Type != "redis" {
+		return fmt.Errorf("vigil store: unknown type %q (want memory or redis)", store.Type)
+	}
+	if store.Type == "redis" && store.URL == "" && len(store.Addrs) == 0 {
+		return fmt.Errorf("vigil store redis: a URL or at least one address is required")
+	}
+	retention := time.Duration(a.EventsRetention)
+	if retention == 0 {
+		retention = defaultRetention
+	}
+	keyJSON, _ := json.Marshal(struct {
+		S StoreConfig
+		R time.Duration
+	}{store, retention})
+	a.poolKey = string(keyJSON)
+	val, _, err := statePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		return newSharedState(store, retention)
+	})
+	if err != nil {
+		return fmt.Errorf("vigil store: %w", err)
+	}
+	a.state = val.(*sharedState)
+	return nil
+}
+
+func (a *App) validateFailMode() error {
+	switch a.FailMode {
+	case "", "open", "closed":
+		return nil
+	}
+	return fmt.Errorf("vigil fail_mode: %q is not open or closed", a.FailMode)
+}
+
+func (a *App) storeConfig() StoreConfig {
+	s := StoreConfig{Type: "memory"}
+	if a.Store != nil {
+		s = *a.Store
+	}
+	if s.Type == "" {
+		s.Type = "memory"
+	}
+	if s.Type == "redis" && s.Prefix == "" {
+		s.Prefix = "vigil:"
+	}
+	repl := caddy.NewReplacer()
+	s.URL = repl.ReplaceAll(s.URL, "")
+	s.Username = repl.ReplaceAll(s.Username, "")
+	s.Password = repl.ReplaceAll(s.Password, "")
+	return s
+}
+
+// Start implements caddy.App; the shared state is already running.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared state; the last holder
+// closes it.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
+		return nil
+	}
+	_, err := statePool.Delete(a.poolKey)
+	return err
+}
+
+// store is the shared store of this app.
+func (a *App) store() *respond.Store { return a.state.store }
+
+// allowed reports whether ip is on the allowlist.
+func (a *App) allowed(ip netip.Addr) bool {
+	for _, p := range a.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// failClosed reports whether logins must be refused now because the store
+// is unreachable and the operator chose fail_mode closed.
+func (a *App) failClosed() bool {
+	return a.FailMode == "closed" && !a.state.store.Healthy()
+}
+
+// Record counts, logs and stores one security event. It never waits on the
+// network: the store queues the write.
+func (a *App) Record(e detect.Event) {
+	eventsTotal.WithLabelValues(string(e.Type), e.Severity.String()).Inc()
+	level := zap.InfoLevel
+	if e.Severity >= detect.Medium {
+		level = zap.WarnLevel
+	}
+	if ce := a.logger.Check(level, "security event"); ce != nil {
+		ce.Write(
+			zap.String("event_id", e.ID), zap.String("type", string(e.Type)),
+			zap.String("severity", e.Severity.String()), zap.String("site", e.Site),
+			zap.String("user", e.User), zap.String("client_ip", e.IP),
+			zap.Any("details", e.Details),
+		)
+	}
+	a.state.store.Events.Append(e)
+}
+
+// parsePrefixes reads IP addresses and CIDR ranges.
+func parsePrefixes(items []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(items))
+	for _, s := range items {
+		norm, err := respond.NormalizeBlockTarget(s)
+		if err != nil {
+			return nil, err
+		}
+		p, err := netip.ParsePrefix(norm)
+		if err != nil {
+			a, _ := netip.ParseAddr(norm)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// statePool holds the store of each distinct store configuration, shared by
+// the configs that use it; a reload takes it over before the old config is
+// cleaned up, so nothing is lost.
+var statePool = caddy.NewUsagePool()
+
+type sharedState struct {
+	store *respond.Store
+}
+
+func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, error) {
+	hooks := respond.Hooks{
+		StoreError:   func(op string) { storeErrors.WithLabelValues(op).Inc() },
+		EventDropped: eventsDropped.Inc,
+		DecisionCount: func(kind respond.Kind, n int) {
+			activeDecisions.WithLabelValues(string(kind)).Set(float64(n))
+		},
+	}
+	if cfg.Type == "memory" {
+		return &sharedState{store: respond.NewMemoryStore(respond.MemoryOptions{}, hooks)}, nil
+	}
+	opts := respond.RedisOptions{
+		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
+		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
+		Prefix: cfg.Prefix, EventsRetention: retention,
+	}
+	store, err := respond.NewRedisStore(context.Background(), opts, hooks)
+	if err != nil {
+		return nil, err
+	}
+	return &sharedState{store: store}, nil
+}
+
+// Destruct closes the store when the last config using it goes away.
+func (s *sharedState) Destruct() error { return s.store.Close() }
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,177 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("vigil", parseGlobalOption)
+}
+
+// parseGlobalOption reads the `vigil { … }` global option into the vigil app.
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "vigil", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens:
+//
+//	vigil {
+//		store memory | redis <url> | redis { addrs …; cluster; sentinel <master>; username <u>; password <p>; db <n>; tls; prefix <p> }
+//		allow <cidr>...
+//		fail_mode open|closed
+//		events_retention <duration>
+//	}
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			s, err := parseStore(d)
+			if err != nil {
+				return err
+			}
+			a.Store = s
+		case "allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := parsePrefixes(args); err != nil {
+				return d.Errf("allow: %v", err)
+			}
+			a.Allow = append(a.Allow, args...)
+		case "fail_mode":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.FailMode = d.Val()
+			if err := a.validateFailMode(); err != nil {
+				return d.Err(err.Error())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "events_retention":
+			dur, err := oneDuration(d)
+			if err != nil {
+				return err
+			}
+			a.EventsRetention = dur
+		default:
+			return d.Errf("unknown vigil option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseStore(d *caddyfile.Dispenser) (*StoreConfig, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	s := &StoreConfig{Type: d.Val()}
+	switch s.Type {
+	case "memory":
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		return s, nil
+	case "redis":
+	default:
+		return nil, d.Errf("store: unknown type %q (want memory or redis)", s.Type)
+	}
+	if d.NextArg() {
+		s.URL = d.Val()
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := parseRedisOption(d, s); err != nil {
+			return nil, err
+		}
+	}
+	if s.URL == "" && len(s.Addrs) == 0 {
+		return nil, d.Err("store redis: give a URL or an addrs line")
+	}
+	return s, nil
+}
+
+func parseRedisOption(d *caddyfile.Dispenser, s *StoreConfig) error {
+	opt := d.Val()
+	args := d.RemainingArgs()
+	want := func(n int) error {
+		if len(args) != n {
+			return d.Errf("store redis %s: want %d argument(s), got %d", opt, n, len(args))
+		}
+		return nil
+	}
+	switch opt {
+	case "addrs":
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		s.Addrs = append(s.Addrs, args...)
+	case "cluster", "tls":
+		if err := want(0); err != nil {
+			return err
+		}
+		if opt == "cluster" {
+			s.Cluster = true
+		} else {
+			s.TLS = true
+		}
+	case "sentinel", "username", "password", "prefix":
+		if err := want(1); err != nil {
+			return err
+		}
+		switch opt {
+		case "sentinel":
+			s.Sentinel = args[0]
+		case "username":
+			s.Username = args[0]
+		case "password":
+			s.Password = args[0]
+		case "prefix":
+			s.Prefix = args[0]
+		}
+	case "db":
+		if err := want(1); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 {
+			return d.Errf("store redis db: %q is not a database number", args[0])
+		}
+		s.DB = n
+	default:
+		return d.Errf("store redis: unknown option %q", opt)
+	}
+	return nil
+}
+
+// oneDuration reads exactly one duration argument.
+func oneDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%q is not a positive duration", d.Val())
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return caddy.Duration(dur), nil
+}
