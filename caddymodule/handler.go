@@ -69,7 +69,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting vigil app: %w", err)
 	}
-	h.app = appIface.(*App)
+	h.setup(appIface.(*App))
+	return nil
+}
+
+// setup derives the runtime policy from the config.
+func (h *Handler) setup(app *App) {
+	h.app = app
+	if h.logger == nil {
+		h.logger = zap.NewNop()
+	}
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = defaultMaxBody
 	}
@@ -81,7 +90,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	return nil
 }
 
 // Validate checks the policy for values that cannot work.

@@ -71,10 +71,14 @@ func (h *Handler) loginUser(r *http.Request, route *LoginRoute) (string, error) 
 	if r.Body == nil || r.Body == http.NoBody {
 		return "", detect.ErrNoUser
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, h.MaxBodyBytes))
+	buf, err := io.ReadAll(io.LimitReader(r.Body, h.MaxBodyBytes+1))
 	r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(buf), r.Body), closer: r.Body}
 	if err != nil {
 		return "", err
+	}
+	truncated := int64(len(buf)) > h.MaxBodyBytes
+	if truncated {
+		buf = buf[:h.MaxBodyBytes]
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ct)
@@ -84,6 +88,13 @@ func (h *Handler) loginUser(r *http.Request, route *LoginRoute) (string, error) 
 	case "form":
 		if mediaType == "multipart/form-data" {
 			return detect.MultipartField(buf, ct, route.User.Name)
+		}
+		if truncated {
+			// only complete fields count: a value running into the cut
+			// may be a prefix of the real name (JSON and multipart
+			// parsers notice the cut themselves)
+			i := bytes.LastIndexByte(buf, '&')
+			buf = buf[:max(i, 0)]
 		}
 		return detect.FormField(buf, route.User.Name)
 	}
