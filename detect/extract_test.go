@@ -12,7 +12,7 @@ import (
 func TestFormField(t *testing.T) {
 	cases := []struct {
 		body, field, want string
-		err              bool
+		err               bool
 	}{
 		{"username=alice&password=secret", "username", "alice", false},
 		{"password=x&username=bob", "username", "bob", false},
