@@ -44,7 +44,7 @@ func FormField(body []byte, field string) (string, error) {
 // formKeyEquals compares an encoded form key with a field name without
 // allocating for the common, unescaped case.
 func formKeyEquals(encoded []byte, field string) bool {
-	if bytes.IndexAny(encoded, "%+") < 0 {
+	if !bytes.ContainsAny(encoded, "%+") {
 		return string(encoded) == field
 	}
 	k, err := url.QueryUnescape(string(encoded))
