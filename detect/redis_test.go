@@ -2,146 +2,14 @@ package detect
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/vigilsec/vigil/internal/redistest"
 )
-
-// The helpers below are duplicated in respond/redis_test.go: test files of
-// two packages cannot share code without a new package.
-
-// redisForTest returns a client to a Redis for tests and a key prefix of its
-// own, and deletes the prefix's keys at the end. It uses VIGIL_REDIS_ADDR
-// (default 127.0.0.1:6379), else starts a redis-server from PATH, else skips
-// the test (fails it when VIGIL_REQUIRE_REDIS=1).
-func redisForTest(tb testing.TB) (*redis.Client, string) {
-	tb.Helper()
-	addr := os.Getenv("VIGIL_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, DialerRetries: 1})
-	if pingErr := client.Ping(context.Background()).Err(); pingErr != nil {
-		_ = client.Close()
-		srv := startRedisServer(tb, 0)
-		client = redis.NewClient(&redis.Options{Addr: srv.Addr})
-	}
-	prefix := "vigiltest:" + randomHex(6) + ":"
-	tb.Cleanup(func() {
-		deleteKeys(tb, client, prefix)
-		_ = client.Close()
-	})
-	return client, prefix
-}
-
-// testRedisServer is a redis-server this test started.
-type testRedisServer struct {
-	Addr string
-	Port int
-	cmd  *exec.Cmd
-}
-
-// startRedisServer runs redis-server on port (0: a free one) without
-// persistence and stops it at the end of the test.
-func startRedisServer(tb testing.TB, port int) *testRedisServer {
-	tb.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		skipNoRedis(tb, "no Redis at VIGIL_REDIS_ADDR/127.0.0.1:6379 and no redis-server in PATH")
-	}
-	if port == 0 {
-		port = freePort(tb)
-	}
-	s := &testRedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port}
-	s.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-	if err := s.cmd.Start(); err != nil {
-		skipNoRedis(tb, "cannot start redis-server: "+err.Error())
-	}
-	tb.Cleanup(s.Stop)
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c.Ping(context.Background()).Err() == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			skipNoRedis(tb, "redis-server did not answer on "+s.Addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Stop kills the server and waits for it to exit (idempotent).
-func (s *testRedisServer) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func skipNoRedis(tb testing.TB, why string) {
-	tb.Helper()
-	msg := "!!! REDIS UNAVAILABLE, REDIS TESTS NOT RUN: " + why + " (set VIGIL_REQUIRE_REDIS=1 to fail instead)"
-	if os.Getenv("VIGIL_REQUIRE_REDIS") == "1" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-// freePort returns a free port below Linux's ephemeral range: a client
-// redialling a dead port inside that range can end up connected to itself
-// (TCP simultaneous open) and read its own commands back as replies.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	for i := 0; i < 100; i++ {
-		var b [2]byte
-		_, _ = rand.Read(b[:])
-		port := 20000 + (int(b[0])<<8|int(b[1]))%12000
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	tb.Fatal("no free port found")
-	return 0
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func scanKeys(tb testing.TB, c redis.UniversalClient, prefix string) []string {
-	tb.Helper()
-	keys, err := c.Keys(context.Background(), prefix+"*").Result()
-	if err != nil {
-		tb.Fatalf("listing keys: %v", err)
-	}
-	return keys
-}
-
-func deleteKeys(tb testing.TB, c redis.UniversalClient, prefix string) {
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-}
 
 // counterStep is one operation of a scripted sequence, at a synthetic time.
 type counterStep struct {
@@ -156,7 +24,7 @@ type counterStep struct {
 func TestRedisCounterParity(t *testing.T) {
 	for _, cluster := range []bool{false, true} {
 		t.Run(fmt.Sprintf("perKeyScripts=%v", cluster), func(t *testing.T) {
-			client, prefix := redisForTest(t)
+			client, prefix := redistest.Client(t)
 			rc := NewRedisCounter(client, prefix)
 			rc.cluster = cluster // exercise the Redis Cluster path on one server
 			mc := NewMemoryCounter()
@@ -215,7 +83,7 @@ func TestRedisCounterParity(t *testing.T) {
 				}
 			}
 			// keys are hashes, never the raw input, and all expire
-			for _, key := range scanKeys(t, client, prefix) {
+			for _, key := range redistest.Keys(t, client, prefix) {
 				for _, raw := range []string{"alice", "bob", "carol", "' OR 1=1", "OR 1=1", ip1, ip2} {
 					if strings.Contains(key, raw) {
 						t.Errorf("key %q contains raw input %q", key, raw)
@@ -230,7 +98,7 @@ func TestRedisCounterParity(t *testing.T) {
 }
 
 func TestRedisCounterSaturates(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	rc := NewRedisCounter(client, prefix)
 	mc := NewMemoryCounter()
 	ctx := context.Background()
@@ -260,13 +128,13 @@ func TestRedisCounterSaturates(t *testing.T) {
 }
 
 func TestRedisCounterRefusesRawKeys(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	rc := NewRedisCounter(client, prefix)
 	err := rc.Forget(context.Background(), AccountCounter, "alice")
 	if !errors.Is(err, errNotHashID) {
 		t.Fatalf("Forget with a raw key: %v, want errNotHashID", err)
 	}
-	if keys := scanKeys(t, client, prefix); len(keys) != 0 {
+	if keys := redistest.Keys(t, client, prefix); len(keys) != 0 {
 		t.Fatalf("keys written: %v", keys)
 	}
 }
@@ -346,7 +214,7 @@ func benchmarkRecordFailure(b *testing.B, c LoginCounter) {
 }
 
 func BenchmarkRedisCounterRecordFailure(b *testing.B) {
-	client, prefix := redisForTest(b)
+	client, prefix := redistest.Client(b)
 	benchmarkRecordFailure(b, NewRedisCounter(client, prefix))
 }
 

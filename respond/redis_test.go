@@ -2,15 +2,9 @@ package respond
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,124 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/redistest"
 )
-
-// The helpers below are duplicated in detect/redis_test.go: test files of
-// two packages cannot share code without a new package.
-
-// redisForTest returns a client to a Redis for tests and a key prefix of its
-// own, and deletes the prefix's keys at the end. It uses VIGIL_REDIS_ADDR
-// (default 127.0.0.1:6379), else starts a redis-server from PATH, else skips
-// the test (fails it when VIGIL_REQUIRE_REDIS=1).
-func redisForTest(tb testing.TB) (*redis.Client, string) {
-	tb.Helper()
-	addr := os.Getenv("VIGIL_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, DialerRetries: 1})
-	if pingErr := client.Ping(context.Background()).Err(); pingErr != nil {
-		_ = client.Close()
-		srv := startRedisServer(tb, 0)
-		client = redis.NewClient(&redis.Options{Addr: srv.Addr})
-	}
-	prefix := "vigiltest:" + randomHex(6) + ":"
-	tb.Cleanup(func() {
-		deleteKeys(tb, client, prefix)
-		_ = client.Close()
-	})
-	return client, prefix
-}
-
-// testRedisServer is a redis-server this test started.
-type testRedisServer struct {
-	Addr string
-	Port int
-	cmd  *exec.Cmd
-}
-
-// startRedisServer runs redis-server on port (0: a free one) without
-// persistence and stops it at the end of the test.
-func startRedisServer(tb testing.TB, port int) *testRedisServer {
-	tb.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		skipNoRedis(tb, "no Redis at VIGIL_REDIS_ADDR/127.0.0.1:6379 and no redis-server in PATH")
-	}
-	if port == 0 {
-		port = freePort(tb)
-	}
-	s := &testRedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port}
-	s.cmd = exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-	if err := s.cmd.Start(); err != nil {
-		skipNoRedis(tb, "cannot start redis-server: "+err.Error())
-	}
-	tb.Cleanup(s.Stop)
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c.Ping(context.Background()).Err() == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			skipNoRedis(tb, "redis-server did not answer on "+s.Addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Stop kills the server and waits for it to exit (idempotent).
-func (s *testRedisServer) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func skipNoRedis(tb testing.TB, why string) {
-	tb.Helper()
-	msg := "!!! REDIS UNAVAILABLE, REDIS TESTS NOT RUN: " + why + " (set VIGIL_REQUIRE_REDIS=1 to fail instead)"
-	if os.Getenv("VIGIL_REQUIRE_REDIS") == "1" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
-
-// freePort returns a free port below Linux's ephemeral range: a client
-// redialling a dead port inside that range can end up connected to itself
-// (TCP simultaneous open) and read its own commands back as replies.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	for i := 0; i < 100; i++ {
-		var b [2]byte
-		_, _ = rand.Read(b[:])
-		port := 20000 + (int(b[0])<<8|int(b[1]))%12000
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	tb.Fatal("no free port found")
-	return 0
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func deleteKeys(tb testing.TB, c redis.UniversalClient, prefix string) {
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-}
 
 // eventually polls cond until it holds, failing the test after within.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
@@ -188,10 +66,10 @@ func (h *hookCounts) drops() int {
 }
 
 func TestRedisStoreFailOpen(t *testing.T) {
-	srv := startRedisServer(t, 0)
+	srv := redistest.StartServer(t, 0)
 	var h hookCounts
 	ctx := context.Background()
-	prefix := "vigiltest:" + randomHex(6) + ":"
+	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
 	store, err := NewRedisStore(ctx, RedisOptions{Addrs: []string{srv.Addr}, Prefix: prefix}, h.hooks())
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +111,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	}
 	store.Events.Append(detect.NewEvent(detect.AccountLocked, time.Now()))
 
-	srv2 := startRedisServer(t, srv.Port)
+	srv2 := redistest.StartServer(t, srv.Port)
 	eventually(t, 10*time.Second, "healthy again after an operation", func() bool {
 		_, _ = store.Counter.RecordFailure(ctx, k, w, time.Now())
 		return store.Healthy()
@@ -249,7 +127,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 }
 
 func TestRedisStoreStartsWhileRedisDown(t *testing.T) {
-	port := freePort(t)
+	port := redistest.FreePort(t)
 	var h hookCounts
 	start := time.Now()
 	store, err := NewRedisStore(context.Background(), RedisOptions{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, h.hooks())
@@ -263,7 +141,7 @@ func TestRedisStoreStartsWhileRedisDown(t *testing.T) {
 	if store.Healthy() {
 		t.Fatal("healthy although Redis is down")
 	}
-	startRedisServer(t, port)
+	redistest.StartServer(t, port)
 	// no login happens: the decision resync alone must notice the recovery
 	eventually(t, 10*time.Second, "healthy once Redis is up", store.Healthy)
 }
@@ -309,7 +187,7 @@ func TestRedisOptions(t *testing.T) {
 }
 
 func TestRedisStoreCloseStopsGoroutines(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	store, err := NewRedisStore(context.Background(), RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}, Hooks{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vigilsec/vigil/internal/redistest"
 )
 
 func newTestDecisions(t *testing.T, client redis.UniversalClient, prefix string, h Hooks) (*RedisDecisions, *DecisionCache) {
@@ -22,7 +23,7 @@ func newTestDecisions(t *testing.T, client redis.UniversalClient, prefix string,
 }
 
 func TestRedisDecisionsEscalation(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	rd, cache := newTestDecisions(t, client, prefix, Hooks{})
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -84,7 +85,7 @@ func TestRedisDecisionsEscalation(t *testing.T) {
 }
 
 func TestRedisDecisionsPropagate(t *testing.T) {
-	clientA, prefix := redisForTest(t)
+	clientA, prefix := redistest.Client(t)
 	clientB := redis.NewClient(&redis.Options{Addr: clientA.Options().Addr})
 	defer clientB.Close()
 	a, _ := newTestDecisions(t, clientA, prefix, Hooks{})
@@ -138,7 +139,7 @@ func mustPut(t *testing.T, rd *RedisDecisions, d Decision) {
 }
 
 func TestRedisDecisionsResyncSweepsExpired(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	ctx := context.Background()
 	now := time.Now()
 	expired := Decision{Kind: Block, Target: "192.0.2.1", Source: "auto", Created: now.Add(-2 * time.Hour), Until: now.Add(-time.Hour)}
@@ -159,11 +160,11 @@ func TestRedisDecisionsResyncSweepsExpired(t *testing.T) {
 }
 
 func TestRedisDecisionsFailOpenReplays(t *testing.T) {
-	srv := startRedisServer(t, 0)
+	srv := redistest.StartServer(t, 0)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1, ReadTimeout: 500 * time.Millisecond})
 	defer client.Close()
 	var h hookCounts
-	prefix := "vigiltest:" + randomHex(6) + ":"
+	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
 	rd, cache := newTestDecisions(t, client, prefix, h.hooks())
 	ctx := context.Background()
 	now := time.Now()
@@ -188,7 +189,7 @@ func TestRedisDecisionsFailOpenReplays(t *testing.T) {
 		t.Fatal("the block made while Redis is down is not enforced")
 	}
 
-	startRedisServer(t, srv.Port) // an empty server: the outage's writes must be replayed
+	redistest.StartServer(t, srv.Port) // an empty server: the outage's writes must be replayed
 	eventually(t, 10*time.Second, "the outage's block replayed into Redis", func() bool {
 		return client.HExists(ctx, prefix+"decisions", DecisionKey(Block, ip)).Val()
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/redistest"
 )
 
 // sampleEvents returns n events a second apart, of mixed types, users and
@@ -35,7 +36,7 @@ func sampleEvents(n int, base time.Time) []detect.Event {
 }
 
 func TestRedisEventsQuery(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	ev := NewRedisEvents(client, prefix, 0, 0, Hooks{})
 	defer ev.Close()
 	mem := NewMemoryEvents(100) // the reference behaviour
@@ -115,7 +116,7 @@ func ids(es []detect.Event) string {
 }
 
 func TestRedisEventsScanLimit(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	ctx := context.Background()
 	stream := prefix + "events"
 	// the only matching event is the oldest, behind more than one scan budget
@@ -151,7 +152,7 @@ func writeRaw(t *testing.T, c redis.UniversalClient, stream, id string, e detect
 }
 
 func TestRedisEventsRetention(t *testing.T) {
-	client, prefix := redisForTest(t)
+	client, prefix := redistest.Client(t)
 	ctx := context.Background()
 	stream := prefix + "events"
 	// MINID ~ only drops whole stream nodes, so write a few nodes' worth of
@@ -186,11 +187,11 @@ func TestRedisEventsRetention(t *testing.T) {
 }
 
 func TestRedisEventsQueuedWhileDown(t *testing.T) {
-	srv := startRedisServer(t, 0)
+	srv := redistest.StartServer(t, 0)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1, ReadTimeout: 500 * time.Millisecond})
 	defer client.Close()
 	var h hookCounts
-	prefix := "vigiltest:" + randomHex(6) + ":"
+	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
 	ev := NewRedisEvents(client, prefix, 0, 0, h.hooks())
 	defer ev.Close()
 	srv.Stop()
@@ -198,7 +199,7 @@ func TestRedisEventsQueuedWhileDown(t *testing.T) {
 		ev.Append(e)
 	}
 	eventually(t, 5*time.Second, "a failed write", func() bool { return h.errors("events_write") > 0 })
-	startRedisServer(t, srv.Port)
+	redistest.StartServer(t, srv.Port)
 	eventually(t, 10*time.Second, "the queued events in the stream", func() bool {
 		return client.XLen(context.Background(), prefix+"events").Val() == 20
 	})
@@ -208,7 +209,7 @@ func TestRedisEventsQueuedWhileDown(t *testing.T) {
 }
 
 func TestRedisEventsNeverBlock(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), MaxRetries: -1, DialerRetries: 1})
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), MaxRetries: -1, DialerRetries: 1})
 	defer client.Close()
 	var h hookCounts
 	ev := NewRedisEvents(client, "vigiltest:", 0, 4, h.hooks())
