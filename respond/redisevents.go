@@ -104,6 +104,12 @@ func (r *RedisEvents) run() {
 			select {
 			case e := <-r.queue:
 				r.push(e)
+				// linger briefly so a burst shares one pipeline: a round
+				// trip per event would cost more CPU than the event itself
+				if !r.collectUntil(eventLinger, eventBatch) {
+					r.flushOnClose()
+					return
+				}
 			case <-r.stop:
 				r.flushOnClose()
 				return
@@ -147,12 +153,22 @@ func (r *RedisEvents) drain() {
 	}
 }
 
+// eventLinger is how long the writer waits for more events before writing
+// a batch that is not full.
+const eventLinger = 2 * time.Millisecond
+
 // collect waits for d while still taking events off the queue; it reports
 // false when Close was called.
 func (r *RedisEvents) collect(d time.Duration) bool {
+	return r.collectUntil(d, 0)
+}
+
+// collectUntil is collect that also returns early once the backlog holds
+// full events (0: no early return).
+func (r *RedisEvents) collectUntil(d time.Duration, full int) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for {
+	for full == 0 || r.backlog.n < full {
 		select {
 		case e := <-r.queue:
 			r.push(e)
@@ -162,6 +178,7 @@ func (r *RedisEvents) collect(d time.Duration) bool {
 			return false
 		}
 	}
+	return true
 }
 
 func (r *RedisEvents) flushOnClose() {
