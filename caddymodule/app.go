@@ -238,6 +238,7 @@ func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, err
 	if cfg.Type == "memory" {
 		return &sharedState{store: respond.NewMemoryStore(respond.MemoryOptions{}, hooks)}, nil
 	}
+	routeRedisLogs()
 	opts := respond.RedisOptions{
 		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
 		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
