@@ -102,7 +102,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("vigil store redis: a URL or at least one address is required")
 	}
 	retention := time.Duration(a.EventsRetention)
-	if retention == 0 {
+	if retention == 0 || store.Type == "memory" {
+		// the memory store keeps a ring, not a retention: leave it out
+		// of the pool key so changing it does not start a new store
 		retention = defaultRetention
 	}
 	keyJSON, _ := json.Marshal(struct {

@@ -235,11 +235,11 @@ func TestAllowlistNeverBlocked(t *testing.T) {
 func TestLoginBodyReachesUpstreamUnchanged(t *testing.T) {
 	app, c, up := testApp(t), newClock(), &fakeApp{}
 	h := testHandler(t, app, c)
-	h.MaxBodyBytes = 1024
+	h.MaxBodyBytes = 4096
 	bodies := []string{
-		"username=alice&password=p%C3%A4ss%00word&x=" + strings.Repeat("z", 5000), // longer than the read bound
+		"username=alice&password=p%C3%A4ss%00word&x=" + strings.Repeat("z", 4000),
 		"\xff\xfe\x00garbage",
-		"username=" + strings.Repeat("A", 10000),
+		"username=" + strings.Repeat("A", 2000), // longer than a username may be
 		"username=%27%20OR%201%3D1--%0D%0AEVAL&password=x",
 	}
 	for _, b := range bodies {
@@ -252,6 +252,34 @@ func TestLoginBodyReachesUpstreamUnchanged(t *testing.T) {
 	fails := eventsOf(t, app, detect.FailedLogin)
 	if len(fails) != 4 || fails[0].User != "' OR 1=1--\r\nEVAL" || fails[1].User != "" || fails[1].Details["ip_failures"] != 3 {
 		t.Fatalf("FAILED_LOGIN events: %+v", fails)
+	}
+}
+
+// TestUninspectableLoginsRefused covers the bodies that could smuggle a
+// locked account past the gateway: too long to read whole, or naming the
+// user twice.
+func TestUninspectableLoginsRefused(t *testing.T) {
+	app, c, up := testApp(t), newClock(), &fakeApp{}
+	h := testHandler(t, app, c)
+	h.MaxBodyBytes = 1024
+	cases := []struct {
+		body string
+		want int
+	}{
+		{strings.Repeat("p", 2000) + "&username=alice&password=right", http.StatusRequestEntityTooLarge},
+		{"username=decoy&password=right&username=alice", http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		if code, _ := serve(t, h, up, newRequest("POST", "/login", tc.body, "192.0.2.9")); code != tc.want {
+			t.Errorf("got %d, want %d", code, tc.want)
+		}
+	}
+	if up.hits != 0 {
+		t.Fatalf("upstream saw %d refused logins", up.hits)
+	}
+	fails := eventsOf(t, app, detect.FailedLogin)
+	if len(fails) != 2 || fails[0].Details["ip_failures"] != 2 || fails[0].Details["user_error"] == nil {
+		t.Fatalf("refused logins must count against the IP: %+v", fails)
 	}
 }
 

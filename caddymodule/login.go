@@ -3,12 +3,14 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/netip"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/vigilsec/vigil/detect"
@@ -20,6 +22,15 @@ import (
 // answer, count it and act on what the counts mean.
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next handlerFunc, route *LoginRoute, ip netip.Addr, start time.Time) error {
 	user, userErr := h.loginUser(r, route)
+	if status := refusedBody(userErr); status != 0 && !h.MonitorOnly {
+		// an uninspectable login could carry any account name, locked
+		// ones included: refuse it, and count it against the address
+		loginAttempts.WithLabelValues("refused").Inc()
+		enforcedRequests.WithLabelValues("bad_login").Inc()
+		h.recordFailure(context.WithoutCancel(r.Context()), r, "", userErr, detect.KeysFor("", ip.String()), ip, start)
+		durationLogin.Observe(time.Since(start).Seconds())
+		return caddyhttp.Error(status, userErr)
+	}
 	if d, ok := h.app.store().Cache.Locked(user, start); ok && user != "" && !h.MonitorOnly {
 		loginAttempts.WithLabelValues("refused").Inc()
 		enforcedRequests.WithLabelValues("lock").Inc()
@@ -76,9 +87,8 @@ func (h *Handler) loginUser(r *http.Request, route *LoginRoute) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	truncated := int64(len(buf)) > h.MaxBodyBytes
-	if truncated {
-		buf = buf[:h.MaxBodyBytes]
+	if int64(len(buf)) > h.MaxBodyBytes {
+		return "", errBodyTooLarge
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ct)
@@ -89,16 +99,29 @@ func (h *Handler) loginUser(r *http.Request, route *LoginRoute) (string, error) 
 		if mediaType == "multipart/form-data" {
 			return detect.MultipartField(buf, ct, route.User.Name)
 		}
-		if truncated {
-			// only complete fields count: a value running into the cut
-			// may be a prefix of the real name (JSON and multipart
-			// parsers notice the cut themselves)
-			i := bytes.LastIndexByte(buf, '&')
-			buf = buf[:max(i, 0)]
+		if mediaType == "application/json" {
+			// many apps accept JSON on their form login too
+			return detect.JSONField(buf, route.User.Name)
 		}
 		return detect.FormField(buf, route.User.Name)
 	}
 	return "", detect.ErrNoUser
+}
+
+// errBodyTooLarge refuses a login body longer than max_body: the username
+// (or a second one) could hide past the part Vigil reads.
+var errBodyTooLarge = errors.New("login body larger than max_body")
+
+// refusedBody is the status for a login whose body cannot be attributed to
+// one account with certainty, or 0 when it may pass.
+func refusedBody(err error) int {
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, detect.ErrAmbiguousUser):
+		return http.StatusBadRequest
+	}
+	return 0
 }
 
 // replayBody serves the bytes already read, then the rest of the original
@@ -155,6 +178,7 @@ func (h *Handler) apply(ctx context.Context, r *http.Request, f detect.Finding, 
 		if h.app.allowed(ip) {
 			ev.Details["allowlisted"] = true
 			h.app.Record(ev)
+			h.restartCounters(ctx, kind, keys)
 			return
 		}
 	default:
@@ -164,6 +188,7 @@ func (h *Handler) apply(ctx context.Context, r *http.Request, f detect.Finding, 
 	if h.MonitorOnly {
 		ev.Details["monitor_only"] = true
 		h.app.Record(ev)
+		h.restartCounters(ctx, kind, keys)
 		return
 	}
 	reason, _ := f.Details["reason"].(string)
@@ -181,12 +206,19 @@ func (h *Handler) apply(ctx context.Context, r *http.Request, f detect.Finding, 
 		ev.Severity = max(ev.Severity, detect.High)
 	}
 	h.app.Record(ev)
-	// the next ban must be earned afresh; the strike count remembers this one
+	h.restartCounters(ctx, kind, keys)
+}
+
+// restartCounters forgets the counters behind a decision, so the next one
+// must be earned with fresh failures (the strike count remembers this one)
+// and an allowlisted or monitored address does not raise the same finding
+// on every further failure.
+func (h *Handler) restartCounters(ctx context.Context, kind respond.Kind, keys detect.LoginKeys) {
 	store := h.app.store().Counter
 	if kind == respond.Lock {
 		_ = store.Forget(ctx, detect.AccountCounter, keys.Account)
-	} else {
-		_ = store.Forget(ctx, detect.IPCounter, keys.IP)
-		_ = store.Forget(ctx, detect.IPAccountsCount, keys.IP)
+		return
 	}
+	_ = store.Forget(ctx, detect.IPCounter, keys.IP)
+	_ = store.Forget(ctx, detect.IPAccountsCount, keys.IP)
 }

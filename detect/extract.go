@@ -18,6 +18,12 @@ import (
 // ErrNoUser means the body did not carry the username field.
 var ErrNoUser = errors.New("username field not found")
 
+// ErrAmbiguousUser means the body names the username more than once (a
+// repeated form field, JSON keys that differ only in case…). Servers
+// disagree on which copy wins, so such a body is refused rather than
+// attributed to one account while the app logs in another.
+var ErrAmbiguousUser = errors.New("username field given more than once")
+
 // MaxUsernameBytes bounds a username taken from a request; longer ones are
 // refused as malformed input (the attempt still counts against the IP).
 const MaxUsernameBytes = 1024
@@ -25,6 +31,8 @@ const MaxUsernameBytes = 1024
 // FormField returns the first value of field in an
 // application/x-www-form-urlencoded body.
 func FormField(body []byte, field string) (string, error) {
+	var raw []byte
+	found := false
 	for len(body) > 0 {
 		var pair []byte
 		pair, body, _ = bytes.Cut(body, []byte("&"))
@@ -32,13 +40,19 @@ func FormField(body []byte, field string) (string, error) {
 		if !formKeyEquals(k, field) {
 			continue
 		}
-		val, err := url.QueryUnescape(string(v))
-		if err != nil {
-			return "", errors.New("malformed form encoding in username field")
+		if found {
+			return "", ErrAmbiguousUser
 		}
-		return checkUser(val)
+		raw, found = v, true
 	}
-	return "", ErrNoUser
+	if !found {
+		return "", ErrNoUser
+	}
+	val, err := url.QueryUnescape(string(raw))
+	if err != nil {
+		return "", errors.New("malformed form encoding in username field")
+	}
+	return checkUser(val)
 }
 
 // formKeyEquals compares an encoded form key with a field name without
@@ -60,23 +74,32 @@ func MultipartField(body []byte, contentType, field string) (string, error) {
 		return "", errors.New("multipart body without a valid boundary")
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var value []byte
+	found := false
 	for {
 		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return "", ErrNoUser
-			}
 			return "", errors.New("malformed multipart body")
 		}
 		if p.FormName() != field {
 			continue
 		}
-		v, err := io.ReadAll(io.LimitReader(p, MaxUsernameBytes+1))
+		if found {
+			return "", ErrAmbiguousUser
+		}
+		value, err = io.ReadAll(io.LimitReader(p, MaxUsernameBytes+1))
 		if err != nil {
 			return "", errors.New("malformed multipart body")
 		}
-		return checkUser(string(v))
+		found = true
 	}
+	if !found {
+		return "", ErrNoUser
+	}
+	return checkUser(string(value))
 }
 
 // HeaderField returns a username carried in a request header.

@@ -58,18 +58,24 @@ func (s *jsonScanner) space() {
 }
 
 // enterObjectKey expects an object at the cursor and leaves the cursor at the
-// value of key (the first occurrence, as most servers read it).
+// value of key. Keys match case-insensitively, as encoding/json does; an
+// object where more than one key matches is refused as ambiguous, because
+// parsers disagree on which one wins (first, last, exact case) and a
+// gateway reading a different name than the app would let a locked account
+// through.
 func (s *jsonScanner) enterObjectKey(key string) error {
 	s.space()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		return ErrNoUser
 	}
 	s.i++
+	found := -1
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		return ErrNoUser
+	}
 	for {
 		s.space()
-		if s.i < len(s.b) && s.b[s.i] == '}' {
-			return ErrNoUser
-		}
 		kStart := s.i
 		if err := s.skipString(); err != nil {
 			return err
@@ -81,7 +87,11 @@ func (s *jsonScanner) enterObjectKey(key string) error {
 		}
 		s.i++
 		if keyEquals(k, key) {
-			return nil
+			if found >= 0 {
+				return ErrAmbiguousUser
+			}
+			s.space()
+			found = s.i
 		}
 		if err := s.skipValue(0); err != nil {
 			return err
@@ -94,7 +104,11 @@ func (s *jsonScanner) enterObjectKey(key string) error {
 		case ',':
 			s.i++
 		case '}':
-			return ErrNoUser
+			if found < 0 {
+				return ErrNoUser
+			}
+			s.i = found
+			return nil
 		default:
 			return errMalformedJSON
 		}
@@ -105,10 +119,10 @@ func (s *jsonScanner) enterObjectKey(key string) error {
 // only when the raw form has any.
 func keyEquals(raw []byte, key string) bool {
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return len(raw) == len(key)+2 && string(raw[1:len(raw)-1]) == key
+		return len(raw) >= 2 && strings.EqualFold(string(raw[1:len(raw)-1]), key)
 	}
 	var k string
-	return json.Unmarshal(raw, &k) == nil && k == key
+	return json.Unmarshal(raw, &k) == nil && strings.EqualFold(k, key)
 }
 
 func (s *jsonScanner) skipString() error {
