@@ -11,17 +11,12 @@ import (
 type MemoryDecisions struct {
 	cache   *DecisionCache
 	mu      sync.Mutex
-	strikes map[string]strikeRecord
-}
-
-type strikeRecord struct {
-	n       int
-	expires time.Time
+	strikes strikeBook
 }
 
 // NewMemoryDecisions returns a store that keeps decisions in cache.
 func NewMemoryDecisions(cache *DecisionCache) *MemoryDecisions {
-	return &MemoryDecisions{cache: cache, strikes: map[string]strikeRecord{}}
+	return &MemoryDecisions{cache: cache, strikes: strikeBook{}}
 }
 
 // Impose implements DecisionStore.
@@ -31,24 +26,10 @@ func (m *MemoryDecisions) Impose(_ context.Context, d Decision, base, max time.D
 	if cur, ok := m.active(d, now); ok {
 		return cur, false, nil
 	}
-	key := d.Key()
-	s := m.strikes[key]
-	if !now.Before(s.expires) {
-		s.n = 0
-	}
-	s.n++
-	s.expires = now.Add(StrikeMemory(max))
-	m.strikes[key] = s
-	if len(m.strikes) > 4096 {
-		for k, r := range m.strikes {
-			if !now.Before(r.expires) {
-				delete(m.strikes, k)
-			}
-		}
-	}
-	d.Strike = s.n
+	strike := m.strikes.next(d.Key(), now, max)
+	d.Strike = strike
 	d.Created = now.UTC()
-	d.Until = now.Add(BanDuration(base, max, s.n)).UTC()
+	d.Until = now.Add(BanDuration(base, max, strike)).UTC()
 	m.cache.Set(d)
 	return d, true, nil
 }

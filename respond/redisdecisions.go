@@ -42,7 +42,7 @@ type RedisDecisions struct {
 	syncMu sync.RWMutex
 
 	mu      sync.Mutex              // guards the outage state below
-	strikes map[string]strikeRecord // local strikes while Redis is unreachable
+	strikes strikeBook // local strikes while Redis is unreachable
 	pending map[string]pendingOp    // local writes to replay once Redis is back
 
 	pubsub *redis.PubSub
@@ -153,7 +153,7 @@ func newRedisDecisions(ctx context.Context, client redis.UniversalClient, prefix
 	r := &RedisDecisions{
 		client: client, hashKey: prefix + "decisions", prefix: prefix, cluster: cluster,
 		cache: cache, hooks: hooks, id: hex.EncodeToString(b[:]), onSync: onSync,
-		strikes: map[string]strikeRecord{}, pending: map[string]pendingOp{},
+		strikes: strikeBook{}, pending: map[string]pendingOp{},
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -238,15 +238,9 @@ func (r *RedisDecisions) imposeLocal(d Decision, base, max time.Duration, now ti
 		return cur, false
 	}
 	key := d.Key()
-	s := r.strikes[key]
-	if !now.Before(s.expires) {
-		s.n = 0
-	}
-	s.n++
-	s.expires = now.Add(StrikeMemory(max))
-	r.strikes[key] = s
-	d.Strike = s.n
-	d.Until = now.Add(BanDuration(base, max, s.n)).UTC()
+	strike := r.strikes.next(key, now, max)
+	d.Strike = strike
+	d.Until = now.Add(BanDuration(base, max, strike)).UTC()
 	r.cache.Set(d)
 	r.pending[key] = pendingOp{d: d}
 	return d, true
