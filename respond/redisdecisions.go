@@ -41,9 +41,9 @@ type RedisDecisions struct {
 	// until Replace, so a snapshot can never undo a write made meanwhile.
 	syncMu sync.RWMutex
 
-	mu      sync.Mutex              // guards the outage state below
-	strikes strikeBook // local strikes while Redis is unreachable
-	pending map[string]pendingOp    // local writes to replay once Redis is back
+	mu      sync.Mutex           // guards the outage state below
+	strikes strikeBook           // local strikes while Redis is unreachable
+	pending map[string]pendingOp // local writes to replay once Redis is back
 
 	pubsub *redis.PubSub
 	cancel context.CancelFunc
