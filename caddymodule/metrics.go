@@ -41,10 +41,14 @@ var (
 	}, []string{"kind"})
 )
 
+// collectors is every Vigil collector; files that define more add theirs
+// with addCollectors from an init function.
 var collectors = []prometheus.Collector{
 	loginAttempts, eventsTotal, eventsDropped, enforcedRequests,
 	activeDecisions, storeErrors, handlerDuration,
 }
+
+func addCollectors(cs ...prometheus.Collector) { collectors = append(collectors, cs...) }
 
 // Pre-resolved children keep label lookups off the request path.
 var (
