@@ -47,6 +47,8 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/vigil/locks", Handler: caddy.AdminHandlerFunc(a.handleLocks)},
 		{Pattern: "/vigil/locks/", Handler: caddy.AdminHandlerFunc(a.handleLocks)},
 		{Pattern: "/vigil/events", Handler: caddy.AdminHandlerFunc(a.handleEvents)},
+		{Pattern: "/vigil/revocations", Handler: caddy.AdminHandlerFunc(a.handleRevocations)},
+		{Pattern: "/vigil/revocations/", Handler: caddy.AdminHandlerFunc(a.handleRevocations)},
 	}
 }
 
@@ -208,14 +210,19 @@ func (a *adminAPI) lift(w http.ResponseWriter, r *http.Request, app *App, kind r
 	if err != nil {
 		return apiErr(http.StatusBadGateway, "lifting decision: %v", err)
 	}
-	if kind == respond.Lock {
+	switch {
+	case kind == respond.Lock:
 		// an unlocked user starts with a clean slate
 		_ = app.store().Counter.Forget(r.Context(), detect.AccountCounter, detect.AccountKey(target))
-	} else if !strings.Contains(target, "/") {
+	case kind == respond.Block && !strings.Contains(target, "/"):
 		_ = app.store().Counter.Forget(r.Context(), detect.IPCounter, detect.HashID("ip", target))
 		_ = app.store().Counter.Forget(r.Context(), detect.IPAccountsCount, detect.HashID("ip", target))
 	}
-	app.recordAdmin(r, "un"+string(kind), target, map[string]any{"was_active": was})
+	action := "un" + string(kind)
+	if kind == respond.RevokeUser || kind == respond.RevokeJTI {
+		action = "unrevoke"
+	}
+	app.recordAdmin(r, action, target, map[string]any{"was_active": was, "kind": string(kind)})
 	if !was {
 		return apiErr(http.StatusNotFound, "no active %s for %s", kind, target)
 	}

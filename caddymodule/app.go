@@ -7,6 +7,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/respond"
+	"github.com/vigilsec/vigil/respond/alert"
 )
 
 func init() {
@@ -43,10 +45,17 @@ type App struct {
 	// 10000 events instead.
 	EventsRetention caddy.Duration `json:"events_retention,omitempty"`
 
-	allow   []netip.Prefix
-	state   *sharedState
-	poolKey string
-	logger  *zap.Logger
+	// Alerts are the channels security events are delivered to (webhook,
+	// Slack, email, PagerDuty), through a durable outbox. See docs/alerts.md.
+	Alerts []AlertConfig `json:"alerts,omitempty"`
+
+	allow     []netip.Prefix
+	state     *sharedState
+	poolKey   string
+	logger    *zap.Logger
+	alerts    *alert.Dispatcher // nil without alert channels
+	alertsKey string
+	emitter   *eventEmitter // nil when Caddy's events app is unavailable
 }
 
 // StoreConfig selects and configures the backing store.
@@ -119,6 +128,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("vigil store: %w", err)
 	}
 	a.state = val.(*sharedState)
+	if err := a.provisionAlerts(store); err != nil {
+		return err
+	}
+	if a.emitter, err = newEventEmitter(ctx); err != nil {
+		a.logger.Warn("Caddy events app unavailable; security events are not emitted as Caddy events", zap.Error(err))
+	}
 	return nil
 }
 
@@ -157,11 +172,12 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared state; the last holder
 // closes it.
 func (a *App) Cleanup() error {
+	alertsErr := a.cleanupAlerts()
 	if a.poolKey == "" {
-		return nil
+		return alertsErr
 	}
 	_, err := statePool.Delete(a.poolKey)
-	return err
+	return errors.Join(alertsErr, err)
 }
 
 // store is the shared store of this app.
@@ -183,8 +199,9 @@ func (a *App) failClosed() bool {
 	return a.FailMode == "closed" && !a.state.store.Healthy()
 }
 
-// Record counts, logs and stores one security event. It never waits on the
-// network: the store queues the write.
+// Record counts, logs, stores, alerts on and emits one security event. It
+// never waits on the network: the store, the alert dispatcher and the event
+// emitter each only queue.
 func (a *App) Record(e detect.Event) {
 	eventsTotal.WithLabelValues(string(e.Type), e.Severity.String()).Inc()
 	level := zap.InfoLevel
@@ -200,6 +217,8 @@ func (a *App) Record(e detect.Event) {
 		)
 	}
 	a.state.store.Events.Append(e)
+	a.alerts.Submit(e)
+	a.emitter.emit(e)
 }
 
 // parsePrefixes reads IP addresses and CIDR ranges.
@@ -241,12 +260,7 @@ func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, err
 		return &sharedState{store: respond.NewMemoryStore(respond.MemoryOptions{}, hooks)}, nil
 	}
 	routeRedisLogs()
-	opts := respond.RedisOptions{
-		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
-		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
-		Prefix: cfg.Prefix, EventsRetention: retention,
-	}
-	store, err := respond.NewRedisStore(context.Background(), opts, hooks)
+	store, err := respond.NewRedisStore(context.Background(), redisOptions(cfg, retention), hooks)
 	if err != nil {
 		return nil, err
 	}

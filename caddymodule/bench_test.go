@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/vigilsec/vigil/internal/redistest"
 	"github.com/vigilsec/vigil/respond"
 	"go.uber.org/zap"
@@ -111,4 +112,44 @@ func BenchmarkLoginRequestRedis(b *testing.B) {
 	h.Lockout, h.BlockIP, h.Stuffing, h.now = nil, nil, nil, nil
 	h.setup(app)
 	benchLogins(b, h)
+}
+
+// benchSession measures a request carrying a valid session token: with the
+// verification cache (the steady state of a busy session) or without (the
+// first request of each token: the signature check).
+func benchSession(b *testing.B, key JWTKey, alg jose.SignatureAlgorithm, priv any, cached bool) {
+	app := testApp(b)
+	h := &Handler{Session: &SessionConfig{JWT: &JWTConfig{Keys: []JWTKey{key}}}}
+	if err := h.setup(app); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Cleanup() })
+	tok := mint(b, alg, priv, "", claimsAt("alice", time.Now(), "roles", []string{"user"}))
+	r := benchRequest("GET", "/products/42", "")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !cached {
+			clear(h.sessions.cache.entries)
+		}
+		_ = h.ServeHTTP(w, r, nopUpstream{})
+	}
+}
+
+func BenchmarkSessionHS256Cached(b *testing.B) {
+	benchSession(b, JWTKey{Alg: "hs256", Secret: testSecret}, jose.HS256, []byte(testSecret), true)
+}
+
+func BenchmarkSessionHS256Uncached(b *testing.B) {
+	benchSession(b, JWTKey{Alg: "hs256", Secret: testSecret}, jose.HS256, []byte(testSecret), false)
+}
+
+func BenchmarkSessionRS256Cached(b *testing.B) {
+	benchSession(b, JWTKey{Alg: "rs256", PEMFile: writePEM(b, &sharedKeys.rsa.PublicKey)}, jose.RS256, sharedKeys.rsa, true)
+}
+
+func BenchmarkSessionRS256Uncached(b *testing.B) {
+	benchSession(b, JWTKey{Alg: "rs256", PEMFile: writePEM(b, &sharedKeys.rsa.PublicKey)}, jose.RS256, sharedKeys.rsa, false)
 }

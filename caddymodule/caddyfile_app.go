@@ -29,6 +29,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		allow <cidr>...
 //		fail_mode open|closed
 //		events_retention <duration>
+//		alert webhook|slack|email|pagerduty … { … }   (see parseAlert)
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -69,6 +70,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.EventsRetention = dur
+		case "alert":
+			c, err := parseAlert(d)
+			if err != nil {
+				return err
+			}
+			a.Alerts = append(a.Alerts, c)
 		default:
 			return d.Errf("unknown vigil option %q", d.Val())
 		}

@@ -35,6 +35,13 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		stuffing <accounts> within <dur>
 //		max_body <size>
 //		monitor_only
+//		session jwt { … }                         (see parseSession)
+//		restrict <path-glob> role <role>... [claim <claim>]
+//		violations <n> within <dur>
+//		terminate_sessions_on <TYPE>... | none
+//		honeypot <path-glob>...
+//		probes off | probes { … }                 (see parseProbes)
+//		intrusion_ban <dur> [max <dur>]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -71,12 +78,49 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.MonitorOnly = true
+		case "session":
+			if h.Session != nil {
+				return d.Err("session: given twice")
+			}
+			h.Session, err = parseSession(d)
+		case "restrict":
+			var rule RestrictRule
+			if rule, err = parseRestrict(d); err == nil {
+				h.Restrict = append(h.Restrict, rule)
+			}
+		case "violations":
+			h.Violations, err = parseWindow(d)
+		case "terminate_sessions_on":
+			list := d.RemainingArgs()
+			if len(list) == 0 {
+				return d.ArgErr()
+			}
+			if _, terr := terminateTypes(list); terr != nil {
+				return d.Err(terr.Error())
+			}
+			h.TerminateSessionsOn = list
+		case "honeypot":
+			paths := d.RemainingArgs()
+			if len(paths) == 0 {
+				return d.ArgErr()
+			}
+			h.Honeypot = append(h.Honeypot, paths...)
+			if _, herr := compileHoneypots(h.Honeypot); herr != nil {
+				return d.Err(herr.Error())
+			}
+		case "probes":
+			h.Probes, err = parseProbes(d)
+		case "intrusion_ban":
+			h.IntrusionBan, err = parseBanLength(d)
 		default:
 			return d.Errf("unknown vigil subdirective %q", d.Val())
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if len(h.Restrict) > 0 && h.Session == nil {
+		return d.Err("restrict: needs a session jwt block to know who the user is")
 	}
 	return nil
 }

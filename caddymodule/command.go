@@ -16,8 +16,8 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "vigil",
-		Usage: "<decisions|block|unblock|lock|unlock|events> [args] [--address <admin>]",
-		Short: "Inspects and changes Vigil's blocks, locks and events on a running Caddy",
+		Usage: "<decisions|block|unblock|lock|unlock|revoke|unrevoke|events> [args] [--address <admin>]",
+		Short: "Inspects and changes Vigil's blocks, locks, session revocations and events on a running Caddy",
 		Long: `
 Talks to the Vigil admin API of a running Caddy (localhost:2019 unless
 --address, or the admin address of --config, says otherwise).
@@ -28,6 +28,9 @@ Talks to the Vigil admin API of a running Caddy (localhost:2019 unless
   caddy vigil unblock 203.0.113.7
   caddy vigil lock alice [--duration 30m]
   caddy vigil unlock alice
+  caddy vigil revoke alice [--reason "…"] [--duration 24h]   (every session of alice issued until now)
+  caddy vigil revoke --jti 8f14e45f…                         (one token)
+  caddy vigil unrevoke alice | --jti 8f14e45f…
   caddy vigil events [--type FAILED_LOGIN] [--user alice] [--ip …] [--severity HIGH] [--since 1h] [--limit 50]
 `,
 		CobraFunc: buildVigilCommand,
@@ -84,7 +87,34 @@ func buildVigilCommand(cmd *cobra.Command) {
 		events.Flags().String(name, "", "Filter: "+name)
 	}
 
-	cmd.AddCommand(decisions, block, unblock, lock, unlock, events)
+	revoke := &cobra.Command{Use: "revoke <user> | --jti <id>", Short: "Terminates a user's sessions, or one token", Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			body := revocationRequest{JTI: flagString(c, "jti"), Duration: flagString(c, "duration"), Reason: flagString(c, "reason")}
+			if len(args) == 1 {
+				body.User = args[0]
+			}
+			if (body.User == "") == (body.JTI == "") {
+				return fmt.Errorf("give a user or --jti, not both")
+			}
+			return adminCall(c, http.MethodPost, "/vigil/revocations", body)
+		}}
+	revoke.Flags().String("jti", "", "Revoke the one token with this ID")
+	revoke.Flags().String("duration", "", "How long the revocation lasts (default: the longest token lifetime)")
+	revoke.Flags().String("reason", "", "Why (recorded in the revocation and the audit event)")
+	unrevoke := &cobra.Command{Use: "unrevoke <user> | --jti <id>", Short: "Lifts a session revocation", Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			jti := flagString(c, "jti")
+			if (len(args) == 1) == (jti != "") {
+				return fmt.Errorf("give a user or --jti, not both")
+			}
+			if jti != "" {
+				return adminCall(c, http.MethodDelete, "/vigil/revocations/jti/"+url.PathEscape(jti), nil)
+			}
+			return adminCall(c, http.MethodDelete, "/vigil/revocations/user/"+url.PathEscape(args[0]), nil)
+		}}
+	unrevoke.Flags().String("jti", "", "Lift the revocation of this token ID")
+
+	cmd.AddCommand(decisions, block, unblock, lock, unlock, revoke, unrevoke, events)
 }
 
 func flagString(c *cobra.Command, name string) string {

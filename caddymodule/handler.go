@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,10 +50,46 @@ type Handler struct {
 	// imposes a decision from this site.
 	MonitorOnly bool `json:"monitor_only,omitempty"`
 
-	app    *App
-	policy detect.LoginPolicy
-	logger *zap.Logger
-	now    func() time.Time
+	// Session verifies the requests' session tokens (JWT): the user they
+	// carry becomes {http.vigil.user} and the user of every event.
+	Session *SessionConfig `json:"session,omitempty"`
+
+	// Restrict lets only sessions with given roles reach some paths.
+	Restrict []RestrictRule `json:"restrict,omitempty"`
+
+	// Violations is how many permission violations by one user or address
+	// inside a window make them HIGH. Default 5 within 10m.
+	Violations *WindowPolicy `json:"violations,omitempty"`
+
+	// TerminateSessionsOn lists the finding types that revoke the sessions
+	// of the user they are about. Default ["ACCOUNT_LOCKED"]; ["none"]
+	// turns termination off.
+	TerminateSessionsOn []string `json:"terminate_sessions_on,omitempty"`
+
+	// Honeypot paths (Caddy path patterns) no legitimate client asks for:
+	// one request blocks the address (CRITICAL SYSTEM_INTRUSION).
+	Honeypot []string `json:"honeypot,omitempty"`
+
+	// Probes tunes the built-in intrusion probe detectors (on by default).
+	Probes *ProbesConfig `json:"probes,omitempty"`
+
+	// IntrusionBan is how long SYSTEM_INTRUSION blocks an address: the
+	// first ban, doubled for repeat offenders up to max. Default 1h max 24h.
+	IntrusionBan *BanLength `json:"intrusion_ban,omitempty"`
+
+	app          *App
+	policy       detect.LoginPolicy
+	logger       *zap.Logger
+	now          func() time.Time
+	sessions     *sessionGuard
+	restrictions []restriction
+	violations   WindowPolicy
+	terminateOn  map[detect.Type]bool
+	honeypot     caddyhttp.MatchPath
+	probes       probeSettings
+	agents       *detect.AgentVerdicts
+	intrusionBan detect.Ban
+	bg           *backgroundPool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -69,12 +106,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting vigil app: %w", err)
 	}
-	h.setup(appIface.(*App))
-	return nil
+	return h.provision(ctx, appIface.(*App))
 }
 
-// setup derives the runtime policy from the config.
-func (h *Handler) setup(app *App) {
+// setup is provision without a Caddy context (tests, benchmarks).
+func (h *Handler) setup(app *App) error { return h.provision(context.Background(), app) }
+
+// provision derives the runtime policy from the config. ctx bounds the
+// background work of this config (the JWKS refresher).
+func (h *Handler) provision(ctx context.Context, app *App) error {
 	h.app = app
 	if h.logger == nil {
 		h.logger = zap.NewNop()
@@ -90,6 +130,44 @@ func (h *Handler) setup(app *App) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.bg = &backgroundPool{slots: make(chan struct{}, maxBackground)}
+	h.agents = new(detect.AgentVerdicts)
+	h.probes = h.Probes.settings()
+	h.intrusionBan = h.IntrusionBan.ban()
+	h.violations = defaultViolations
+	if h.Violations != nil {
+		h.violations = *h.Violations
+	}
+	var err error
+	if h.terminateOn, err = terminateTypes(h.TerminateSessionsOn); err != nil {
+		return err
+	}
+	if h.honeypot, err = compileHoneypots(h.Honeypot); err != nil {
+		return err
+	}
+	if h.restrictions, err = compileRestrictions(h.Restrict); err != nil {
+		return err
+	}
+	if h.Session != nil && h.Session.JWT != nil {
+		g, err := newSessionGuard(ctx, h.Session.JWT, h.now, h.logger)
+		if err != nil {
+			return err
+		}
+		g.extraClaims = ruleClaims(h.Restrict, g.rolesClaim)
+		h.sessions = g
+		h.registerSessions(g.maxLifetime + g.leeway)
+	}
+	return nil
+}
+
+// Cleanup stops the JWKS refresher and forgets this handler's session
+// lifetime.
+func (h *Handler) Cleanup() error {
+	if h.sessions != nil {
+		h.sessions.verifier.close()
+		h.unregisterSessions()
+	}
+	return nil
 }
 
 // Validate checks the policy for values that cannot work.
@@ -111,7 +189,7 @@ func (h *Handler) Validate() error {
 	if h.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
 	}
-	return nil
+	return h.validateAccess()
 }
 
 var (
@@ -120,7 +198,9 @@ var (
 	errStoreDown = errors.New("login refused: security store unreachable (fail_mode closed)")
 )
 
-// ServeHTTP enforces IP blocks on every request and watches logins.
+// ServeHTTP enforces IP blocks on every request, identifies sessions,
+// refuses revoked sessions, restricted routes and intrusion probes, watches
+// logins, and observes the answers for scans and upstream refusals.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := h.now()
 	ip := clientIP(r)
@@ -133,13 +213,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		durationOther.Observe(time.Since(start).Seconds())
 		return refuse(w, http.StatusForbidden, d.Remaining(start), errBlocked)
 	}
-	for i := range h.Logins {
-		if h.Logins[i].matches(r) {
-			return h.serveLogin(w, r, next, &h.Logins[i], ip, start)
+	route := h.loginRoute(r)
+	var id *identity
+	if h.sessions != nil {
+		var err error
+		if id, err = h.authenticate(w, r, repl, route != nil, start); err != nil {
+			durationSession.Observe(time.Since(start).Seconds())
+			return err
 		}
 	}
-	durationOther.Observe(time.Since(start).Seconds())
-	return next.ServeHTTP(w, r)
+	if err := h.guard(w, r, id, ip, start); err != nil {
+		return err
+	}
+	if route != nil {
+		return h.serveLogin(w, r, next, route, ip, start)
+	}
+	duration := durationOther
+	if id != nil {
+		duration = durationSession
+	}
+	if !h.probes.scan && id == nil {
+		duration.Observe(time.Since(start).Seconds())
+		return next.ServeHTTP(w, r)
+	}
+	rec := newRecorder(w)
+	duration.Observe(time.Since(start).Seconds())
+	err := next.ServeHTTP(rec, r)
+	if rec.status != 0 {
+		h.observe(r, id, ip, rec.status)
+	}
+	return err
+}
+
+// loginRoute is the login route r submits to, if any.
+func (h *Handler) loginRoute(r *http.Request) *LoginRoute {
+	for i := range h.Logins {
+		if h.Logins[i].matches(r) {
+			return &h.Logins[i]
+		}
+	}
+	return nil
 }
 
 // refuse sets Retry-After and returns the error Caddy turns into the status
@@ -195,5 +308,6 @@ func (h *Handler) impose(r *http.Request, kind respond.Kind, target, reason stri
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -44,7 +44,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next handle
 	}
 	pre := time.Since(start)
 
-	rec := &statusRecorder{ResponseWriterWrapper: newWrapper(w)}
+	rec := newRecorder(w)
 	upstreamErr := next.ServeHTTP(rec, r)
 	status := rec.status
 	if upstreamErr != nil && status == 0 {
@@ -207,6 +207,11 @@ func (h *Handler) apply(ctx context.Context, r *http.Request, f detect.Finding, 
 	}
 	h.app.Record(ev)
 	h.restartCounters(ctx, kind, keys)
+	if kind == respond.Lock {
+		// only a lock names the account's owner: a block's user is just
+		// the last account an attacker tried
+		h.terminateSessions(ctx, f.Type, user, h.site(r), ip, now)
+	}
 }
 
 // restartCounters forgets the counters behind a decision, so the next one

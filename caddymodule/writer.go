@@ -8,16 +8,17 @@ import (
 
 type handlerFunc = caddyhttp.Handler
 
-func newWrapper(w http.ResponseWriter) *caddyhttp.ResponseWriterWrapper {
-	return &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}
-}
-
 // statusRecorder notes the status of the answer as it streams through;
 // the body is never buffered. Flush, Unwrap and ReadFrom come from the
-// embedded wrapper, so streaming answers pass untouched.
+// embedded wrapper, so streaming answers pass untouched. The wrapper is
+// embedded by value: one allocation per watched request, not two.
 type statusRecorder struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	status int
+}
+
+func newRecorder(w http.ResponseWriter) *statusRecorder {
+	return &statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

@@ -27,7 +27,7 @@ func TestBinaryKnowsVigil(t *testing.T) {
 	if err != nil {
 		t.Fatalf("caddy vigil --help: %v\n%s", err, out)
 	}
-	for _, verb := range []string{"decisions", "block", "unblock", "lock", "unlock", "events"} {
+	for _, verb := range []string{"decisions", "block", "unblock", "lock", "unlock", "revoke", "unrevoke", "events"} {
 		if !strings.Contains(string(out), verb) {
 			t.Errorf("caddy vigil --help does not mention %s", verb)
 		}

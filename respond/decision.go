@@ -19,12 +19,17 @@ type Kind string
 const (
 	Block Kind = "block" // an IP address or CIDR range is refused (403)
 	Lock  Kind = "lock"  // logins for an account are refused (429)
+	// RevokeUser ends every session of a user issued at or before the
+	// decision's Created time (401 for those tokens).
+	RevokeUser Kind = "revoke_user"
+	// RevokeJTI ends the one session whose token carries this "jti".
+	RevokeJTI Kind = "revoke_jti"
 )
 
-// ParseKind accepts "block" or "lock".
+// ParseKind accepts "block", "lock", "revoke_user" or "revoke_jti".
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case Block, Lock:
+	case Block, Lock, RevokeUser, RevokeJTI:
 		return Kind(s), nil
 	}
 	return "", fmt.Errorf("unknown decision kind %q", s)
@@ -63,8 +68,10 @@ func (d Decision) Key() string { return DecisionKey(d.Kind, d.Target) }
 // DecisionKey is Decision.Key for a kind and target.
 func DecisionKey(kind Kind, target string) string {
 	switch kind {
-	case Lock:
+	case Lock, RevokeUser:
 		return string(kind) + ":" + detect.AccountKey(target)
+	case RevokeJTI:
+		return string(kind) + ":" + detect.HashID("jti", target)
 	default:
 		return string(kind) + ":" + detect.HashID("ip", target)
 	}

@@ -187,6 +187,7 @@ func NewRedisStore(ctx context.Context, opts RedisOptions, hooks Hooks) (*Store,
 	events := NewRedisEvents(client, prefix, opts.EventsRetention, 0, hooks)
 	return &Store{
 		Counter:   counter,
+		Windows:   detect.NewFallbackWindows(detect.NewRedisWindows(client, prefix), nil, hooks.storeError),
 		Decisions: decisions,
 		Events:    events,
 		Cache:     cache,

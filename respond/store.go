@@ -30,7 +30,10 @@ func (h Hooks) eventDropped() {
 // Store bundles the state a Vigil app works with: shared by every site and
 // kept across config reloads.
 type Store struct {
-	Counter   detect.LoginCounter
+	Counter detect.LoginCounter
+	// Windows counts distinct members in sliding windows (probe paths per
+	// IP, permission violations per user and IP).
+	Windows   detect.WindowCounter
 	Decisions DecisionStore
 	Events    EventLog
 	Cache     *DecisionCache
@@ -63,6 +66,7 @@ func NewMemoryStore(opts MemoryOptions, hooks Hooks) *Store {
 	go expireLoop(cache, time.Second, stop)
 	return &Store{
 		Counter:   detect.NewMemoryCounter(),
+		Windows:   detect.NewMemoryWindows(),
 		Decisions: NewMemoryDecisions(cache),
 		Events:    NewMemoryEvents(opts.EventCapacity),
 		Cache:     cache,

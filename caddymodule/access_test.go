@@ -1,0 +1,252 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/vigilsec/vigil/detect"
+)
+
+// jwksServer serves a JWK Set on loopback whose keys the test rotates.
+type jwksServer struct {
+	mu   sync.Mutex
+	keys []jose.JSONWebKey
+	hits int
+	srv  *httptest.Server
+}
+
+func newJWKSServer(t *testing.T) *jwksServer {
+	j := &jwksServer{}
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.hits++
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: j.keys})
+	}))
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+func (j *jwksServer) publish(keys ...jose.JSONWebKey) {
+	j.mu.Lock()
+	j.keys = keys
+	j.mu.Unlock()
+}
+
+func TestJWKSRotation(t *testing.T) {
+	c := newClock()
+	c.t.Store(time.Now().UnixNano()) // the JWKS library keeps real time
+	j := newJWKSServer(t)
+	k1, k2 := mustRSA(t), sharedKeys.ec
+	j.publish(jose.JSONWebKey{Key: &k1.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"})
+	app, up := testApp(t), &userApp{}
+	h := sessionHandler(t, app, c, &JWTConfig{JWKS: []JWKSSource{{URL: j.srv.URL}}})
+	t1 := mint(t, jose.RS256, k1, "k1", claimsAt("alice", c.now()))
+	if code, _ := call(t, h, up, "GET", "/x", "198.51.100.1", bearer(t1)); code != http.StatusOK || up.last() != "alice" {
+		t.Fatalf("key 1: %d %q", code, up.last())
+	}
+	// the issuer rotates to an ECDSA key: a token naming the new kid makes
+	// Vigil refetch the set
+	j.publish(jose.JSONWebKey{Key: &k2.PublicKey, KeyID: "k2", Algorithm: "ES256", Use: "sig"})
+	t2 := mint(t, jose.ES256, k2, "k2", claimsAt("bob", c.now()))
+	if code, _ := call(t, h, up, "GET", "/x", "198.51.100.1", bearer(t2)); code != http.StatusOK || up.last() != "bob" {
+		t.Fatalf("rotated key: %d %q", code, up.last())
+	}
+	// HS256 "signed" with the published public key, and an unknown kid,
+	// identify nobody
+	forged := mint(t, jose.HS256, []byte("k2-public-key-material-as-hmac-secret"), "k2", claimsAt("mallory", c.now()))
+	unknown := mint(t, jose.RS256, mustRSA(t), "k9", claimsAt("mallory", c.now()))
+	for _, tok := range []string{forged, unknown} {
+		if call(t, h, up, "GET", "/x", "198.51.100.1", bearer(tok)); up.last() != "" {
+			t.Fatalf("forged token identified %q", up.last())
+		}
+	}
+	// an unknown kid refetches at most once a minute
+	j.mu.Lock()
+	hits := j.hits
+	j.mu.Unlock()
+	for i := 0; i < 5; i++ {
+		call(t, h, up, "GET", "/x", "198.51.100.1", bearer(mint(t, jose.RS256, mustRSA(t), "k"+strconv.Itoa(10+i), claimsAt("m", c.now()))))
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.hits > hits+1 {
+		t.Fatalf("unknown kids fetched the JWKS %d times", j.hits-hits)
+	}
+}
+
+func TestRestrict(t *testing.T) {
+	c := newClock()
+	app, up := testApp(t), &userApp{}
+	h := sessionHandler(t, app, c, &JWTConfig{}, func(h *Handler) {
+		h.Restrict = []RestrictRule{{Path: "/admin/*", Roles: []string{"admin"}}, {Path: "/billing*", Roles: []string{"finance"}, Claim: "realm.groups"}}
+		h.Violations = &WindowPolicy{Count: 3, Within: caddy.Duration(time.Minute)}
+	})
+	now := c.now()
+	admin := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("alice", now, "roles", []string{"user", "admin"}))
+	user := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("bob", now, "roles", "user reader"))
+	finance := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("carol", now, "realm", map[string]any{"groups": []string{"finance"}}))
+	cases := []struct {
+		path string
+		hdr  http.Header
+		want int
+	}{
+		{"/admin/users", bearer(admin), 200},
+		{"/admin/users", bearer(user), 403},
+		{"/admin/users", nil, 403},
+		{"/ADMIN/users", bearer(user), 403},
+		{"//admin/./users", bearer(user), 403},
+		{"/public", bearer(user), 200},
+		{"/billing/invoices", bearer(finance), 200},
+		{"/billing/invoices", bearer(admin), 403},
+	}
+	for _, tc := range cases {
+		if code, _ := call(t, h, up, "GET", tc.path, "198.51.100.7", tc.hdr); code != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.path, code, tc.want)
+		}
+	}
+	h.waitBackground()
+	evs := eventsOf(t, app, detect.PermissionViolation)
+	if len(evs) != 5 {
+		t.Fatalf("%d PERMISSION_VIOLATION events, want 5", len(evs))
+	}
+	// violations are counted off the request path, in any order: the
+	// address's third and later ones are HIGH
+	sev := map[detect.Severity]int{}
+	users := map[string]int{}
+	for _, e := range evs {
+		sev[e.Severity]++
+		users[e.User]++
+		if e.Details["source"] != "gateway" || e.Details["status"] != 403 {
+			t.Fatalf("violation details: %+v", e.Details)
+		}
+	}
+	if sev[detect.Medium] != 2 || sev[detect.High] != 3 || users["bob"] != 3 || users["alice"] != 1 || users[""] != 1 {
+		t.Fatalf("severities %v, users %v", sev, users)
+	}
+}
+
+func TestUpstreamRefusalsAreViolations(t *testing.T) {
+	c := newClock()
+	app, up := testApp(t), &userApp{status: http.StatusForbidden}
+	h := sessionHandler(t, app, c, &JWTConfig{}, func(h *Handler) { h.Probes = &ProbesConfig{Off: true} })
+	tok := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("bob", c.now()))
+	for i := 0; i < 5; i++ {
+		call(t, h, up, "GET", "/reports/"+strconv.Itoa(i), "198.51.100.8", bearer(tok))
+	}
+	call(t, h, up, "GET", "/reports/x", "198.51.100.8", nil) // anonymous 403s are the app's business
+	h.waitBackground()
+	evs := eventsOf(t, app, detect.PermissionViolation)
+	high := 0
+	for _, e := range evs {
+		if e.User != "bob" || e.Details["source"] != "upstream" {
+			t.Fatalf("violation %+v", e)
+		}
+		if e.Severity == detect.High {
+			high++
+		}
+	}
+	if len(evs) != 5 || high != 1 {
+		t.Fatalf("%d violations, %d HIGH; want 5 and the 5th HIGH", len(evs), high)
+	}
+}
+
+func TestHoneypotBlocksAtOnce(t *testing.T) {
+	c := newClock()
+	app, up := testApp(t), &fakeApp{}
+	h := testHandler(t, app, c)
+	h.Honeypot = []string{"/wp-admin*", "/.hidden-trap"}
+	h.IntrusionBan = &BanLength{For: caddy.Duration(time.Minute), Max: caddy.Duration(time.Hour)}
+	if err := h.setup(app); err != nil {
+		t.Fatal(err)
+	}
+	code, hdr := serve(t, h, up, newRequest("GET", "/WP-ADMIN/install.php", "", "203.0.113.66"))
+	if code != http.StatusForbidden || hdr.Get("Retry-After") != "60" {
+		t.Fatalf("honeypot hit: %d Retry-After %q", code, hdr.Get("Retry-After"))
+	}
+	if code, _ := serve(t, h, up, newRequest("GET", "/", "", "203.0.113.66")); code != http.StatusForbidden {
+		t.Fatalf("after the hit: %d, want the address blocked", code)
+	}
+	if up.hits != 0 {
+		t.Fatal("the upstream saw the intruder")
+	}
+	evs := eventsOf(t, app, detect.SystemIntrusion)
+	if len(evs) != 1 || evs[0].Severity != detect.Critical || evs[0].Details["kind"] != "honeypot" {
+		t.Fatalf("SYSTEM_INTRUSION: %+v", evs)
+	}
+	// allowlisted addresses are recorded, not blocked
+	app2 := testApp(t, "10.0.0.0/8")
+	h2 := testHandler(t, app2, c)
+	h2.Honeypot = []string{"/wp-admin*"}
+	_ = h2.setup(app2)
+	if code, _ := serve(t, h2, up, newRequest("GET", "/wp-admin", "", "10.1.2.3")); code != http.StatusOK {
+		t.Fatalf("allowlisted honeypot hit: %d", code)
+	}
+}
+
+func TestProbeDetectors(t *testing.T) {
+	c := newClock()
+	for name, tc := range map[string]struct{ target, ua string }{
+		"sensitive file": {"/.git/config", ""},
+		"signature":      {"/item?id=1+UNION+SELECT+password+FROM+users", ""},
+		"scanner agent":  {"/", "sqlmap/1.7.2#stable"},
+	} {
+		app, up := testApp(t), &fakeApp{}
+		h := testHandler(t, app, c)
+		if code, _ := serve(t, h, up, withUA(newRequest("GET", tc.target, "", "203.0.113.70"), tc.ua)); code != http.StatusForbidden || up.hits != 0 {
+			t.Errorf("%s: %d (upstream hits %d), want 403 before the upstream", name, code, up.hits)
+		}
+		if evs := eventsOf(t, app, detect.SystemIntrusion); len(evs) != 1 || evs[0].Severity != detect.High {
+			t.Errorf("%s: events %+v", name, evs)
+		}
+		// each can be turned off
+		off := testHandler(t, app, c)
+		off.Probes = &ProbesConfig{Off: true}
+		_ = off.setup(app)
+		if code, _ := serve(t, off, up, withUA(newRequest("GET", tc.target, "", "203.0.113.99"), tc.ua)); code != http.StatusOK {
+			t.Errorf("%s with probes off: %d", name, code)
+		}
+	}
+}
+
+func TestDirectoryScanBlocked(t *testing.T) {
+	c := newClock()
+	app := testApp(t)
+	h := testHandler(t, app, c)
+	h.Probes = &ProbesConfig{Scan: &ScanPolicy{Paths: 5, Within: caddy.Duration(time.Minute)}}
+	_ = h.setup(app)
+	notFound := &userApp{status: http.StatusNotFound}
+	// a visitor with a few broken links and missing images is not a scanner
+	for _, p := range []string{"/old-page", "/img/a.png", "/img/b.png", "/favicon.ico", "/old-page", "/missing", "/js/x.js", "/gone"} {
+		call(t, h, notFound, "GET", p, "198.51.100.20", nil)
+	}
+	h.waitBackground()
+	if code, _ := call(t, h, notFound, "GET", "/", "198.51.100.20", nil); code == http.StatusForbidden {
+		t.Fatal("a normal visitor was blocked")
+	}
+	for i := 0; i < 5; i++ {
+		call(t, h, notFound, "GET", "/scan/"+strconv.Itoa(i), "203.0.113.80", nil)
+		h.waitBackground()
+	}
+	if code, _ := call(t, h, notFound, "GET", "/", "203.0.113.80", nil); code != http.StatusForbidden {
+		t.Fatalf("after 5 distinct 404s: %d, want the scanner blocked", code)
+	}
+	evs := eventsOf(t, app, detect.SystemIntrusion)
+	if len(evs) != 1 || evs[0].Details["kind"] != "scan" {
+		t.Fatalf("events: %+v", evs)
+	}
+}
+
+func withUA(r *http.Request, ua string) *http.Request {
+	r.Header.Set("User-Agent", ua)
+	return r
+}

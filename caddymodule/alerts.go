@@ -1,0 +1,233 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/exp/zapslog"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/respond"
+	"github.com/vigilsec/vigil/respond/alert"
+)
+
+// AlertConfig is one alert channel of the vigil app (`alert …` in the
+// Caddyfile). Secrets accept {env.NAME} placeholders, resolved at
+// provision.
+type AlertConfig struct {
+	// Type is webhook, slack, email or pagerduty.
+	Type string `json:"type"`
+	// URL is the webhook or Slack incoming-webhook URL.
+	URL string `json:"url,omitempty"`
+	// Secret is the webhook's Standard Webhooks signing secret (whsec_…).
+	Secret string `json:"secret,omitempty"`
+	// RoutingKey is the PagerDuty Events API v2 integration key.
+	RoutingKey string `json:"routing_key,omitempty"`
+	// Endpoint overrides PagerDuty's enqueue URL (EU region, tests).
+	Endpoint string `json:"endpoint,omitempty"`
+	// To, SMTP, From, Username, Password and TLS configure email.
+	To       []string `json:"to,omitempty"`
+	SMTP     string   `json:"smtp,omitempty"`
+	From     string   `json:"from,omitempty"`
+	Username string   `json:"username,omitempty"`
+	Password string   `json:"password,omitempty"`
+	TLS      string   `json:"tls,omitempty"`
+
+	// MinSeverity is the lowest severity sent; default by type: MEDIUM for
+	// webhook and slack, HIGH for email, CRITICAL for pagerduty.
+	MinSeverity string `json:"min_severity,omitempty"`
+	// Types limits the channel to these event types.
+	Types []string `json:"types,omitempty"`
+	// MaxAge bounds how long an alert is retried. Default 24h.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// Timeout bounds one delivery attempt. Default 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Throttle is the most alerts sent per ThrottleWindow (default 20 per
+	// 1m); the rest go into a digest. -1 turns throttling off.
+	Throttle       int            `json:"throttle,omitempty"`
+	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
+	// DedupWindow holds back repeats of an alert (same dedup_key and
+	// severity) for this long. Default 10m; -1 turns it off.
+	DedupWindow caddy.Duration `json:"dedup_window,omitempty"`
+}
+
+// resolved returns the config with placeholders replaced.
+func (c AlertConfig) resolved() AlertConfig {
+	repl := caddy.NewReplacer()
+	r := func(s string) string { return repl.ReplaceAll(s, "") }
+	c.URL, c.Secret, c.RoutingKey, c.Endpoint = r(c.URL), r(c.Secret), r(c.RoutingKey), r(c.Endpoint)
+	c.SMTP, c.From, c.Username, c.Password = r(c.SMTP), r(c.From), r(c.Username), r(c.Password)
+	to := make([]string, len(c.To))
+	for i, t := range c.To {
+		to[i] = r(t)
+	}
+	c.To = to
+	return c
+}
+
+// route builds the channel. c must be resolved.
+func (c AlertConfig) route() (alert.Route, error) {
+	var s alert.Sender
+	var err error
+	switch c.Type {
+	case "webhook":
+		s, err = alert.NewWebhook(c.URL, c.Secret)
+	case "slack":
+		s, err = alert.NewSlack(c.URL)
+	case "email":
+		s, err = alert.NewEmail(alert.EmailOptions{To: c.To, From: c.From, SMTP: c.SMTP, Username: c.Username, Password: c.Password, TLS: c.TLS})
+	case "pagerduty":
+		s, err = alert.NewPagerDuty(c.RoutingKey, c.Endpoint)
+	default:
+		err = fmt.Errorf("unknown alert type %q (want webhook, slack, email or pagerduty)", c.Type)
+	}
+	if err != nil {
+		return alert.Route{}, err
+	}
+	p := alert.Policy{
+		MaxAge: time.Duration(c.MaxAge), Timeout: time.Duration(c.Timeout),
+		Throttle: c.Throttle, ThrottleWindow: time.Duration(c.ThrottleWindow), DedupWindow: time.Duration(c.DedupWindow),
+	}
+	if c.MinSeverity != "" {
+		if p.MinSeverity, err = detect.ParseSeverity(c.MinSeverity); err != nil {
+			return alert.Route{}, err
+		}
+	}
+	for _, t := range c.Types {
+		typ, err := detect.ParseType(t)
+		if err != nil {
+			return alert.Route{}, err
+		}
+		p.Types = append(p.Types, typ)
+	}
+	if p.MaxAge < 0 || p.Timeout < 0 || p.ThrottleWindow < 0 || c.Throttle < -1 {
+		return alert.Route{}, fmt.Errorf("negative max_age, timeout or throttle")
+	}
+	return alert.Route{Sender: s, Policy: p}, nil
+}
+
+// alertsPool holds one dispatcher per distinct alert configuration (and
+// store), so a reload with the same alerts keeps the dispatcher, its
+// throttle windows and its queue; memOutboxPool holds the memory outbox
+// every dispatcher shares, so even a changed configuration keeps the jobs
+// of the channels it still has.
+var (
+	alertsPool    = caddy.NewUsagePool()
+	memOutboxPool = caddy.NewUsagePool()
+)
+
+const memOutboxKey = "memory"
+
+type memOutbox struct{ *alert.MemoryOutbox }
+
+func (memOutbox) Destruct() error { return nil }
+
+// alertState is a running dispatcher and what it owns.
+type alertState struct {
+	d      *alert.Dispatcher
+	client redis.UniversalClient // nil with the memory outbox
+}
+
+// Destruct stops the dispatcher (queued alerts stay in the outbox), then
+// releases the outbox.
+func (s *alertState) Destruct() error {
+	err := s.d.Close()
+	s.release()
+	return err
+}
+
+// provisionAlerts starts (or takes over) the dispatcher for a.Alerts.
+func (a *App) provisionAlerts(store StoreConfig) error {
+	if len(a.Alerts) == 0 {
+		return nil
+	}
+	cfgs := make([]AlertConfig, len(a.Alerts))
+	routes := make([]alert.Route, len(a.Alerts))
+	for i, c := range a.Alerts {
+		cfgs[i] = c.resolved()
+		r, err := cfgs[i].route()
+		if err != nil {
+			return fmt.Errorf("vigil alert %s (#%d): %w", c.Type, i+1, err)
+		}
+		routes[i] = r
+	}
+	outboxStore := StoreConfig{Type: "memory"}
+	if store.Type == "redis" {
+		outboxStore = store
+	}
+	keyJSON, _ := json.Marshal(struct {
+		S StoreConfig
+		A []AlertConfig
+	}{outboxStore, cfgs})
+	key := string(keyJSON)
+	val, _, err := alertsPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newAlertState(outboxStore, routes)
+	})
+	if err != nil {
+		return fmt.Errorf("vigil alerts: %w", err)
+	}
+	a.alertsKey = key
+	a.alerts = val.(*alertState).d
+	return nil
+}
+
+func newAlertState(store StoreConfig, routes []alert.Route) (*alertState, error) {
+	opts := alert.Options{Routes: routes, Hooks: alertHooks(), Logger: alertLogger()}
+	st := &alertState{}
+	if store.Type == "redis" {
+		client, err := redisOptions(store, 0).Client()
+		if err != nil {
+			return nil, err
+		}
+		st.client = client
+		opts.Outbox = alert.NewRedisOutbox(client, store.Prefix)
+	} else {
+		val, _, _ := memOutboxPool.LoadOrNew(memOutboxKey, func() (caddy.Destructor, error) {
+			return memOutbox{alert.NewMemoryOutbox()}, nil
+		})
+		opts.Outbox = val.(memOutbox).MemoryOutbox
+	}
+	d, err := alert.New(opts)
+	if err != nil {
+		st.release()
+		return nil, err
+	}
+	st.d = d
+	return st, nil
+}
+
+func (s *alertState) release() {
+	if s.client != nil {
+		_ = s.client.Close()
+	} else {
+		_, _ = memOutboxPool.Delete(memOutboxKey)
+	}
+}
+
+// alertLogger logs through Caddy's default logger: the dispatcher outlives
+// the config that created it, so it must not hold that config's logger.
+func alertLogger() *slog.Logger {
+	return slog.New(zapslog.NewHandler(caddy.Log().Core(), zapslog.WithName("vigil.alerts")))
+}
+
+// cleanupAlerts releases this config's hold on the dispatcher.
+func (a *App) cleanupAlerts() error {
+	if a.alertsKey == "" {
+		return nil
+	}
+	_, err := alertsPool.Delete(a.alertsKey)
+	return err
+}
+
+// redisOptions maps the store config onto the respond package's options.
+func redisOptions(cfg StoreConfig, retention time.Duration) respond.RedisOptions {
+	return respond.RedisOptions{
+		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
+		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
+		Prefix: cfg.Prefix, EventsRetention: retention,
+	}
+}

@@ -1,0 +1,107 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/redistest"
+)
+
+// TestWindowsParity runs one scripted sequence against the memory and the
+// Redis implementations: their counts must agree at every step, window
+// edges included.
+func TestWindowsParity(t *testing.T) {
+	client, prefix := redistest.Client(t)
+	impls := map[string]WindowCounter{"memory": NewMemoryWindows(), "redis": NewRedisWindows(client, prefix)}
+	ctx := context.Background()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ip := HashID("ip", "203.0.113.7")
+	other := HashID("ip", "198.51.100.9")
+	path := func(p string) string { return HashID("path", p) }
+	steps := []struct {
+		at     time.Duration
+		key    string
+		member string
+		forget bool
+		want   int
+	}{
+		{0, ip, path("/a"), false, 1},
+		{time.Second, ip, path("/b"), false, 2},
+		{2 * time.Second, ip, path("/a"), false, 2}, // same path again: still 2, /a refreshed
+		{3 * time.Second, other, path("/a"), false, 1},
+		// /b (t=1s) is exactly one window old at 11s: out; /a (2s) in
+		{11 * time.Second, ip, path("/c"), false, 2},
+		{11*time.Second + time.Millisecond, ip, "", true, 0},
+		{12 * time.Second, ip, path("/d"), false, 1},
+	}
+	for name, w := range impls {
+		for i, s := range steps {
+			now := base.Add(s.at)
+			if s.forget {
+				if err := w.Forget(ctx, ProbePaths, s.key); err != nil {
+					t.Fatalf("%s step %d: %v", name, i, err)
+				}
+				continue
+			}
+			n, err := w.Add(ctx, ProbePaths, s.key, s.member, 10*time.Second, now)
+			if err != nil || n != s.want {
+				t.Fatalf("%s step %d: n=%d err=%v, want %d", name, i, n, err, s.want)
+			}
+		}
+	}
+	if ttl := client.PTTL(ctx, prefix+"w:probe:"+ip).Val(); ttl <= 0 || ttl > 10*time.Second {
+		t.Fatalf("window key TTL %v, want (0, 10s]", ttl)
+	}
+}
+
+func TestWindowsBounded(t *testing.T) {
+	m := NewMemoryWindows()
+	ctx := context.Background()
+	now := time.Now()
+	key := HashID("ip", "x")
+	var n int
+	for i := 0; i < MaxWindowEntries+50; i++ {
+		n, _ = m.Add(ctx, ProbePaths, key, HashID("path", strconv.Itoa(i)), time.Hour, now.Add(time.Duration(i)))
+	}
+	if n != MaxWindowEntries {
+		t.Fatalf("n=%d, want saturation at %d", n, MaxWindowEntries)
+	}
+	// stale keys are swept (a fresh counter: the sweep honours the
+	// longest window it has seen)
+	m = NewMemoryWindows()
+	for i := 0; i < 5000; i++ {
+		_, _ = m.Add(ctx, ProbePaths, HashID("ip", strconv.Itoa(i)), key, time.Second, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if m.Len() > 2000 {
+		t.Fatalf("%d keys held after a sweep, want the stale ones gone", m.Len())
+	}
+}
+
+func TestRedisWindowsRefusesRawKeys(t *testing.T) {
+	client, prefix := redistest.Client(t)
+	w := NewRedisWindows(client, prefix)
+	if _, err := w.Add(context.Background(), ProbePaths, "/etc/passwd", HashID("p", "x"), time.Minute, time.Now()); !errors.Is(err, errNotHashID) {
+		t.Fatalf("raw key accepted: %v", err)
+	}
+	var ops []string
+	f := NewFallbackWindows(failingWindows{}, nil, func(op string) { ops = append(ops, op) })
+	for i := 1; i <= 3; i++ {
+		n, err := f.Add(context.Background(), ProbePaths, HashID("ip", "a"), HashID("p", strconv.Itoa(i)), time.Minute, time.Now())
+		if err != nil || n != i {
+			t.Fatalf("fallback add %d: n=%d err=%v", i, n, err)
+		}
+	}
+	if len(ops) != 3 {
+		t.Fatalf("store errors reported: %v", ops)
+	}
+}
+
+type failingWindows struct{}
+
+func (failingWindows) Add(context.Context, WindowKind, string, string, time.Duration, time.Time) (int, error) {
+	return 0, errors.New("down")
+}
+func (failingWindows) Forget(context.Context, WindowKind, string) error { return errors.New("down") }
