@@ -535,6 +535,10 @@ func (g *gateway) reload(cfg gatewayConfig) {
 	if err != nil {
 		g.t.Fatalf("caddy reload: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
 	}
+	// the old server closes its idle keep-alive connections as it shuts
+	// down; a POST on one of them would fail with EOF (clients do not
+	// retry non-idempotent requests), so start afresh
+	g.client.CloseIdleConnections()
 }
 
 // caddy runs a Caddy subcommand (with the gateway's environment).
