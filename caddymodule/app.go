@@ -46,7 +46,7 @@ type App struct {
 	EventsRetention caddy.Duration `json:"events_retention,omitempty"`
 
 	// Alerts are the channels security events are delivered to (webhook,
-	// Slack, email, PagerDuty), through a durable outbox. See docs/alerts.md.
+	// Slack, email, PagerDuty), through a durable outbox. See the Alerts section of README.md.
 	Alerts []AlertConfig `json:"alerts,omitempty"`
 
 	allow     []netip.Prefix

@@ -85,7 +85,7 @@ func TestWebhookSignedBody(t *testing.T) {
 	}
 }
 
-// TestSignatureShellRecipe checks the openssl recipe of docs/alerts.md
+// TestSignatureShellRecipe checks the openssl recipe of README.md (Alerts, Signature)
 // against a signature made by Sign.
 func TestSignatureShellRecipe(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
