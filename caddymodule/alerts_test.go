@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // TestAlertsSurviveConfigChange: an alert being delivered when the alert
@@ -43,7 +44,7 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	e := detect.NewEvent(detect.AccountLocked, time.Now())
 	e.User, e.IP = "alice", "203.0.113.7"
 	old.alerts.Submit(e)
-	waitFor(t, "first attempt in flight", func() bool { mu.Lock(); defer mu.Unlock(); return calls == 1 })
+	poll.True(t, 5*time.Second, "first attempt in flight", func() bool { mu.Lock(); defer mu.Unlock(); return calls == 1 })
 
 	changed := &App{Alerts: []AlertConfig{hook, {Type: "slack", URL: srv.URL + "/slack"}}}
 	if err := changed.provisionAlerts(store); err != nil {
@@ -56,7 +57,7 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	if err := old.cleanupAlerts(); err != nil { // the reload finishes
 		t.Fatal(err)
 	}
-	waitFor(t, "delivered by the new dispatcher", func() bool { mu.Lock(); defer mu.Unlock(); return ids[e.ID] == 1 })
+	poll.True(t, 5*time.Second, "delivered by the new dispatcher", func() bool { mu.Lock(); defer mu.Unlock(); return ids[e.ID] == 1 })
 
 	same := &App{Alerts: []AlertConfig{hook, {Type: "slack", URL: srv.URL + "/slack"}}}
 	if err := same.provisionAlerts(store); err != nil {
@@ -65,17 +66,6 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	defer same.cleanupAlerts()
 	if same.alerts != changed.alerts {
 		t.Fatal("an unchanged alert config started a new dispatcher")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

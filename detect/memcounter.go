@@ -116,24 +116,7 @@ func (m *MemoryCounter) addMember(key, member string, t int64, window time.Durat
 		s = &memberSet{last: map[string]int64{}}
 		m.sets[key] = s
 	}
-	s.last[member] = t
-	s.newest = t
-	cutoff := t - int64(window)
-	for k, v := range s.last {
-		if v <= cutoff {
-			delete(s.last, k)
-		}
-	}
-	for len(s.last) > MaxWindowEntries {
-		oldestKey, oldest := "", int64(1<<63-1)
-		for k, v := range s.last {
-			if v < oldest {
-				oldestKey, oldest = k, v
-			}
-		}
-		delete(s.last, oldestKey)
-	}
-	return len(s.last)
+	return s.add(member, t, window)
 }
 
 // sweep drops counters whose newest entry is older than every window, so

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 const alertSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -90,7 +92,7 @@ func TestAlertWebhookOnLockout(t *testing.T) {
 			wantFailedLogin(t, g.login("alice", fmt.Sprintf("wrong-%d", i)))
 		}
 		var lock map[string]any
-		eventually(t, 10*time.Second, "signed ACCOUNT_LOCKED webhook", func() (bool, string) {
+		poll.Until(t, 10*time.Second, "signed ACCOUNT_LOCKED webhook", func() (bool, string) {
 			got := h.alerts("ACCOUNT_LOCKED", "alice")
 			if len(got) == 0 {
 				return false, fmt.Sprintf("%d alerts, %d refused signatures", len(h.got), h.bad)
@@ -110,7 +112,7 @@ func TestAlertWebhookOnLockout(t *testing.T) {
 		for i := 1; i <= 3; i++ {
 			wantFailedLogin(t, g.login("bob", fmt.Sprintf("wrong-%d", i)))
 		}
-		eventually(t, 10*time.Second, "bob's lock alert after the reload", func() (bool, string) {
+		poll.Until(t, 10*time.Second, "bob's lock alert after the reload", func() (bool, string) {
 			return len(h.alerts("ACCOUNT_LOCKED", "bob")) == 1, ""
 		})
 		g.waitMetric(5*time.Second, "vigil_alerts_sent_total", `channel="webhook"`, 2)

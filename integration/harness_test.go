@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/internal/demoapp"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // caddyBin is the Caddy binary built from ./cmd/caddy by TestMain.
@@ -843,22 +844,6 @@ func dumpEvents(evs []event) string {
 	return b.String()
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s; last: %s", what, within, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitOut sleeps until a ban has expired. This is the one kind of fixed
 // wait the suite allows: there is nothing to poll that would end it sooner.
 func waitOut(until time.Time) {
@@ -906,7 +891,7 @@ func metricValue(exposition, name, labels string) (float64, bool) {
 // waitMetric polls /metrics until the sample reaches at least min.
 func (g *gateway) waitMetric(within time.Duration, name, labels string, min float64) {
 	g.t.Helper()
-	eventually(g.t, within, fmt.Sprintf("%s: %s{%s} >= %g", g.name, name, labels, min), func() (bool, string) {
+	poll.Until(g.t, within, fmt.Sprintf("%s: %s{%s} >= %g", g.name, name, labels, min), func() (bool, string) {
 		v, ok := metricValue(g.scrape(), name, labels)
 		return ok && v >= min, fmt.Sprintf("%v (present: %v)", v, ok)
 	})

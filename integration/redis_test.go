@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // propagation bounds how long a decision made on one instance may take to
@@ -60,7 +62,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	// far, so the 7th (made on A) blocks it everywhere
 	wantFailedLogin(t, a.login("carol", "x"))
 	blockedAt := time.Now()
-	eventually(t, propagation, "B answers 403 after A blocked the address", func() (bool, string) {
+	poll.Until(t, propagation, "B answers 403 after A blocked the address", func() (bool, string) {
 		r := b.get("/dashboard")
 		return r.Status == http.StatusForbidden && r.retryAfter() > 0, r.String()
 	})
@@ -74,7 +76,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	if status, body := b.adminDo(http.MethodDelete, "/vigil/blocks/127.0.0.1", nil); status != http.StatusOK {
 		t.Fatalf("DELETE /vigil/blocks/127.0.0.1 on B: %d %s", status, body)
 	}
-	eventually(t, propagation, "A serves again after B lifted the block", func() (bool, string) {
+	poll.Until(t, propagation, "A serves again after B lifted the block", func() (bool, string) {
 		r := a.get("/dashboard")
 		return r.Status == http.StatusOK, r.String()
 	})
@@ -82,7 +84,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	if status, body := a.adminDo(http.MethodDelete, "/vigil/locks/alice", nil); status != http.StatusOK {
 		t.Fatalf("DELETE /vigil/locks/alice on A: %d %s", status, body)
 	}
-	eventually(t, propagation, "B lets alice log in after A unlocked her", func() (bool, string) {
+	poll.Until(t, propagation, "B lets alice log in after A unlocked her", func() (bool, string) {
 		r := b.login("alice", "wonderland")
 		return r.Status == http.StatusFound && r.Header.Get("Location") == "/dashboard", r.String()
 	})

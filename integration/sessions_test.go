@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/demoapp"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // jwtSecret is the demo app's HS256 secret, which the gateways verify with.
@@ -117,7 +118,7 @@ func TestRevocationAcrossInstances(t *testing.T) {
 
 	// alice logs in again: her new session (issued after the revocation,
 	// at whole-second resolution) works
-	eventually(t, 3*time.Second, "a session issued after the revocation is accepted", func() (bool, string) {
+	poll.Until(t, 3*time.Second, "a session issued after the revocation is accepted", func() (bool, string) {
 		u, r := me(t, b, sessionCookie(t, a, "alice", "wonderland"))
 		return u == "alice", r.String()
 	})
@@ -181,7 +182,7 @@ func TestDirectoryScanBlocked(t *testing.T) {
 			}
 		}
 		if blockedAfter == 0 {
-			eventually(t, 3*time.Second, "the scanner is blocked", func() (bool, string) {
+			poll.Until(t, 3*time.Second, "the scanner is blocked", func() (bool, string) {
 				r := g.get("/")
 				return r.Status == http.StatusForbidden, r.String()
 			})

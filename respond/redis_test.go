@@ -13,20 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
 )
-
-// eventually polls cond until it holds, failing the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // hookCounts records what the store reports through its Hooks.
 type hookCounts struct {
@@ -112,16 +101,16 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	store.Events.Append(detect.NewEvent(detect.AccountLocked, time.Now()))
 
 	srv2 := redistest.StartServer(t, srv.Port)
-	eventually(t, 10*time.Second, "healthy again after an operation", func() bool {
+	poll.True(t, 10*time.Second, "healthy again after an operation", func() bool {
 		_, _ = store.Counter.RecordFailure(ctx, k, w, time.Now())
 		return store.Healthy()
 	})
 	check := redis.NewClient(&redis.Options{Addr: srv2.Addr})
 	defer check.Close()
-	eventually(t, 10*time.Second, "the outage's lock replayed into Redis", func() bool {
+	poll.True(t, 10*time.Second, "the outage's lock replayed into Redis", func() bool {
 		return check.HExists(ctx, prefix+"decisions", DecisionKey(Lock, "alice")).Val()
 	})
-	eventually(t, 10*time.Second, "the outage's event written", func() bool {
+	poll.True(t, 10*time.Second, "the outage's event written", func() bool {
 		return check.XLen(ctx, prefix+"events").Val() == 1
 	})
 }
@@ -143,7 +132,7 @@ func TestRedisStoreStartsWhileRedisDown(t *testing.T) {
 	}
 	redistest.StartServer(t, port)
 	// no login happens: the decision resync alone must notice the recovery
-	eventually(t, 10*time.Second, "healthy once Redis is up", store.Healthy)
+	poll.True(t, 10*time.Second, "healthy once Redis is up", store.Healthy)
 }
 
 func TestRedisOptions(t *testing.T) {
@@ -196,7 +185,7 @@ func TestRedisStoreCloseStopsGoroutines(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the store's goroutines to end", func() bool {
+	poll.True(t, 2*time.Second, "the store's goroutines to end", func() bool {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		return !strings.Contains(stacks, "(*RedisDecisions).run") && !strings.Contains(stacks, "(*RedisEvents).run")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
 )
 
@@ -97,7 +98,7 @@ func TestRedisDecisionsPropagate(t *testing.T) {
 	if _, _, err := a.Impose(ctx, Decision{Kind: Block, Target: ip.String(), Source: "auto"}, time.Minute, time.Hour, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the block on the other instance", func() bool {
+	poll.True(t, 2*time.Second, "the block on the other instance", func() bool {
 		_, ok := cacheB.Blocked(ip, time.Now())
 		return ok
 	})
@@ -106,7 +107,7 @@ func TestRedisDecisionsPropagate(t *testing.T) {
 	if _, err := a.Lift(ctx, Block, ip.String(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the unblock on the other instance", func() bool {
+	poll.True(t, 2*time.Second, "the unblock on the other instance", func() bool {
 		_, ok := cacheB.Blocked(ip, time.Now())
 		return !ok
 	})
@@ -114,7 +115,7 @@ func TestRedisDecisionsPropagate(t *testing.T) {
 	now := time.Now()
 	mustPut(t, a, Decision{Kind: Block, Target: "10.0.0.0/8", Source: "admin", Created: now, Until: now.Add(time.Hour)})
 	mustPut(t, a, Decision{Kind: Lock, Target: "bob", Source: "admin", Created: now, Until: now.Add(time.Hour)})
-	eventually(t, 2*time.Second, "the CIDR block and the lock on the other instance", func() bool {
+	poll.True(t, 2*time.Second, "the CIDR block and the lock on the other instance", func() bool {
 		_, blocked := cacheB.Blocked(netip.MustParseAddr("10.1.2.3"), time.Now())
 		_, locked := cacheB.Locked("BOB", time.Now())
 		return blocked && locked
@@ -190,7 +191,7 @@ func TestRedisDecisionsFailOpenReplays(t *testing.T) {
 	}
 
 	redistest.StartServer(t, srv.Port) // an empty server: the outage's writes must be replayed
-	eventually(t, 10*time.Second, "the outage's block replayed into Redis", func() bool {
+	poll.True(t, 10*time.Second, "the outage's block replayed into Redis", func() bool {
 		return client.HExists(ctx, prefix+"decisions", DecisionKey(Block, ip)).Val()
 	})
 	if _, ok := cache.Blocked(netip.MustParseAddr(ip), time.Now()); !ok {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
 )
 
@@ -46,7 +47,7 @@ func TestRedisEventsQuery(t *testing.T) {
 		mem.Append(e)
 	}
 	ctx := context.Background()
-	eventually(t, 5*time.Second, "25 events in the stream", func() bool {
+	poll.True(t, 5*time.Second, "25 events in the stream", func() bool {
 		return client.XLen(ctx, prefix+"events").Val() == 25
 	})
 
@@ -198,9 +199,9 @@ func TestRedisEventsQueuedWhileDown(t *testing.T) {
 	for _, e := range sampleEvents(20, time.Now()) {
 		ev.Append(e)
 	}
-	eventually(t, 5*time.Second, "a failed write", func() bool { return h.errors("events_write") > 0 })
+	poll.True(t, 5*time.Second, "a failed write", func() bool { return h.errors("events_write") > 0 })
 	redistest.StartServer(t, srv.Port)
-	eventually(t, 10*time.Second, "the queued events in the stream", func() bool {
+	poll.True(t, 10*time.Second, "the queued events in the stream", func() bool {
 		return client.XLen(context.Background(), prefix+"events").Val() == 20
 	})
 	if h.drops() != 0 {

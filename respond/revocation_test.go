@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
 )
 
@@ -79,26 +80,15 @@ func TestRedisRevocationPropagates(t *testing.T) {
 	if err := a.Put(ctx, Decision{Kind: RevokeUser, Target: "alice", Source: "admin", Created: now, Until: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "revocation on instance B", func() bool {
+	poll.True(t, 5*time.Second, "revocation on instance B", func() bool {
 		_, ok := cacheB.SessionRevoked(detect.AccountKey("alice"), "", now.Add(-time.Minute), time.Now())
 		return ok
 	})
 	if was, err := a.Lift(ctx, RevokeUser, "alice", time.Now()); err != nil || !was {
 		t.Fatalf("lift: %v %v", was, err)
 	}
-	waitFor(t, "lift on instance B", func() bool {
+	poll.True(t, 5*time.Second, "lift on instance B", func() bool {
 		_, ok := cacheB.SessionRevoked(detect.AccountKey("alice"), "", now.Add(-time.Minute), time.Now())
 		return !ok
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

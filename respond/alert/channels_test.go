@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // TestSlackEscapesHostileText: usernames and details that try to mention
@@ -23,7 +24,7 @@ func TestSlackEscapesHostileText(t *testing.T) {
 	e.Site = "<!here>"
 	e.Details = map[string]any{"path": "/login?<!everyone>", "accounts": 12}
 	d.Submit(e)
-	eventually(t, 5*time.Second, "slack message", func() (bool, string) { return len(rc.requests()) == 1, "" })
+	poll.Until(t, 5*time.Second, "slack message", func() (bool, string) { return len(rc.requests()) == 1, "" })
 	raw := rc.requests()[0].Body
 	var msg struct {
 		Text   string           `json:"text"`
@@ -88,7 +89,7 @@ func TestPagerDutyTrigger(t *testing.T) {
 	e := event(detect.SystemIntrusion, "bob", "203.0.113.9")
 	e.Severity = detect.Critical
 	d.Submit(e)
-	eventually(t, 5*time.Second, "incident", func() (bool, string) { return len(rc.requests()) >= 1, "" })
+	poll.Until(t, 5*time.Second, "incident", func() (bool, string) { return len(rc.requests()) >= 1, "" })
 	time.Sleep(50 * time.Millisecond)
 	reqs := rc.requests()
 	if len(reqs) != 1 {
@@ -131,7 +132,7 @@ func TestTypesFilter(t *testing.T) {
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
 	d.Submit(event(detect.FailedLogin, "carol", "198.51.100.1"))
 	d.Submit(event(detect.AccountLocked, "carol", "198.51.100.1"))
-	eventually(t, 5*time.Second, "lock alert", func() (bool, string) { return len(rc.requests()) >= 1, "" })
+	poll.Until(t, 5*time.Second, "lock alert", func() (bool, string) { return len(rc.requests()) >= 1, "" })
 	time.Sleep(50 * time.Millisecond)
 	alerts, _ := received(t, rc)
 	if len(alerts) != 1 || alerts[0].Type != detect.AccountLocked {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // downReceiver reserves a loopback port with nothing listening on it; up
@@ -66,11 +67,11 @@ func TestReceiverDownThenBack(t *testing.T) {
 		ids = append(ids, e.ID)
 		d.Submit(e)
 	}
-	eventually(t, 5*time.Second, "every alert failed at least twice", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "every alert failed at least twice", func() (bool, string) {
 		return atLeast(20)(c.get(c.failed, "webhook"))
 	})
 	rc := up()
-	eventually(t, 10*time.Second, "all delivered", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "all delivered", func() (bool, string) {
 		return atLeast(10)(c.get(c.sent, "webhook"))
 	})
 	time.Sleep(100 * time.Millisecond) // nothing more may follow
@@ -90,7 +91,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	})
 	d := start(t, Options{Routes: []Route{{Sender: webhook(t, rc.url())}}})
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-	eventually(t, 5*time.Second, "second attempt", func() (bool, string) { return len(rc.requests()) == 2, "" })
+	poll.Until(t, 5*time.Second, "second attempt", func() (bool, string) { return len(rc.requests()) == 2, "" })
 	reqs := rc.requests()
 	if gap := reqs[1].At.Sub(reqs[0].At); gap < 950*time.Millisecond {
 		t.Fatalf("retried %s after a Retry-After of 1s", gap)
@@ -103,9 +104,9 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 	c := newCounts()
 	d := start(t, Options{Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{DedupWindow: -1}}}, Hooks: c.hooks()})
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-	eventually(t, 5*time.Second, "gone", func() (bool, string) { return atLeast(1)(c.get(c.dropped, "webhook/gone")) })
+	poll.Until(t, 5*time.Second, "gone", func() (bool, string) { return atLeast(1)(c.get(c.dropped, "webhook/gone")) })
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.2"))
-	eventually(t, 5*time.Second, "later alerts dropped", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "later alerts dropped", func() (bool, string) {
 		return atLeast(1)(c.get(c.dropped, "webhook/disabled"))
 	})
 	if n := len(rc.requests()); n != 1 {
@@ -121,7 +122,7 @@ func TestClientErrorNotRetried(t *testing.T) {
 			c := newCounts()
 			d := start(t, Options{Routes: []Route{{Sender: webhook(t, rc.url())}}, Hooks: c.hooks()})
 			d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-			eventually(t, 5*time.Second, "rejected", func() (bool, string) {
+			poll.Until(t, 5*time.Second, "rejected", func() (bool, string) {
 				return atLeast(1)(c.get(c.dropped, "webhook/rejected"))
 			})
 			time.Sleep(100 * time.Millisecond) // longer than the whole fast schedule
@@ -150,7 +151,7 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 	d := start(t, Options{Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{Timeout: 100 * time.Millisecond}}}, Hooks: c.hooks()})
 	started := time.Now()
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-	eventually(t, 5*time.Second, "delivered after two timeouts", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "delivered after two timeouts", func() (bool, string) {
 		return c.get(c.sent, "webhook") == 1, fmt.Sprint(c.get(c.failed, "webhook"))
 	})
 	if f := c.get(c.failed, "webhook"); f != 2 {
@@ -168,7 +169,7 @@ func TestUnreachableGivesUpAfterMaxAge(t *testing.T) {
 	c := newCounts()
 	d := start(t, Options{Routes: []Route{{Sender: webhook(t, url), Policy: Policy{MaxAge: 300 * time.Millisecond}}}, Hooks: c.hooks()})
 	d.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-	eventually(t, 5*time.Second, "expired", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "expired", func() (bool, string) {
 		return atLeast(1)(c.get(c.dropped, "webhook/expired"))
 	})
 	if f := c.get(c.failed, "webhook"); f < 2 {
@@ -181,7 +182,7 @@ func TestUnreachableGivesUpAfterMaxAge(t *testing.T) {
 	}
 	d2 := start(t, Options{Routes: []Route{{Sender: bad, Policy: Policy{MaxAge: 100 * time.Millisecond}}}, Hooks: c.hooks()})
 	d2.Submit(event(detect.IPBlocked, "", "198.51.100.1"))
-	eventually(t, 5*time.Second, "expired", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "expired", func() (bool, string) {
 		return atLeast(2)(c.get(c.dropped, "webhook/expired"))
 	})
 }

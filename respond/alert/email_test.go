@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // testCert makes a self-signed certificate for 127.0.0.1 and a pool that
@@ -155,7 +156,7 @@ func TestEmailOverSTARTTLS(t *testing.T) {
 	d.Submit(event(detect.AccountLocked, "alice", "203.0.113.7")) // MEDIUM: below email's HIGH
 	e := event(detect.CredentialStuffing, "<script>alert(1)</script>", "203.0.113.7")
 	d.Submit(e)
-	eventually(t, 10*time.Second, "mail", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "mail", func() (bool, string) {
 		return len(mb.messages()) >= 1, ""
 	})
 	time.Sleep(50 * time.Millisecond)
@@ -221,7 +222,7 @@ func TestEmailRefusesPlainTextServer(t *testing.T) {
 	c := newCounts()
 	d := start(t, Options{Routes: []Route{{Sender: em, Policy: Policy{MaxAge: 200 * time.Millisecond}}}, Hooks: c.hooks()})
 	d.Submit(event(detect.CredentialStuffing, "bob", "203.0.113.7"))
-	eventually(t, 5*time.Second, "attempt failed", func() (bool, string) { return atLeast(1)(c.get(c.failed, "email")) })
+	poll.Until(t, 5*time.Second, "attempt failed", func() (bool, string) { return atLeast(1)(c.get(c.failed, "email")) })
 	if n := len(mb.messages()); n != 0 {
 		t.Fatalf("a server without STARTTLS received %d messages", n)
 	}

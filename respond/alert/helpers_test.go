@@ -125,22 +125,6 @@ func event(typ detect.Type, user, ip string) detect.Event {
 	return e
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s; last: %s", what, within, last)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes
 
 func webhook(t *testing.T, url string) *Webhook {

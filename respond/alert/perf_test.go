@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // TestDeliveryLatency measures submit → received on loopback for a burst
@@ -31,7 +32,7 @@ func TestDeliveryLatency(t *testing.T) {
 		sent[e.ID] = time.Now()
 		d.Submit(e)
 	}
-	eventually(t, 10*time.Second, "all arrived", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "all arrived", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(arrived) == n, fmt.Sprint(len(arrived))
@@ -64,7 +65,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		d.Submit(event(detect.AccountLocked, "alice", "203.0.113.7")) // after Close: ignored
 	}
 	rc.srv.CloseClientConnections()
-	eventually(t, 5*time.Second, "goroutines back to the start", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "goroutines back to the start", func() (bool, string) {
 		httpClient.CloseIdleConnections()
 		now := runtime.NumGoroutine()
 		return now <= before+1, fmt.Sprintf("%d before, %d now", before, now) // +1: the receiver's server

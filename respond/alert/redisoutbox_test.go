@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
 )
 
@@ -28,7 +29,7 @@ func TestRedisOutboxSurvivesRestart(t *testing.T) {
 		ids = append(ids, e.ID)
 		d1.Submit(e)
 	}
-	eventually(t, 5*time.Second, "each alert tried", func() (bool, string) { return atLeast(5)(c.get(c.failed, "webhook")) })
+	poll.Until(t, 5*time.Second, "each alert tried", func() (bool, string) { return atLeast(5)(c.get(c.failed, "webhook")) })
 	if err := d1.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestRedisOutboxSurvivesRestart(t *testing.T) {
 	fresh := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	t.Cleanup(func() { fresh.Close() })
 	start(t, Options{Outbox: NewRedisOutbox(fresh, prefix), Routes: route(), Hooks: c.hooks()})
-	eventually(t, 10*time.Second, "delivered after the restart", func() (bool, string) { return atLeast(5)(c.get(c.sent, "webhook")) })
+	poll.Until(t, 10*time.Second, "delivered after the restart", func() (bool, string) { return atLeast(5)(c.get(c.sent, "webhook")) })
 	time.Sleep(100 * time.Millisecond)
 	exactlyOnce(t, rc.requests(), ids)
 	if n, _ := client.ZCard(context.Background(), due).Result(); n != 0 {
@@ -71,8 +72,8 @@ func TestRedisDedupAcrossInstances(t *testing.T) {
 	for _, d := range ds {
 		d.Submit(event(detect.AccountLocked, "alice", "203.0.113.7"))
 	}
-	eventually(t, 5*time.Second, "duplicate suppressed", func() (bool, string) { return atLeast(1)(c.get(c.dropped, "webhook/duplicate")) })
-	eventually(t, 5*time.Second, "one sent", func() (bool, string) { return atLeast(1)(c.get(c.sent, "webhook")) })
+	poll.Until(t, 5*time.Second, "duplicate suppressed", func() (bool, string) { return atLeast(1)(c.get(c.dropped, "webhook/duplicate")) })
+	poll.Until(t, 5*time.Second, "one sent", func() (bool, string) { return atLeast(1)(c.get(c.sent, "webhook")) })
 	time.Sleep(50 * time.Millisecond)
 	if alerts, _ := received(t, rc); len(alerts) != 1 {
 		t.Fatalf("receiver got %d lockout alerts, want 1", len(alerts))
@@ -100,7 +101,7 @@ func TestRedisDownThenBack(t *testing.T) {
 		t.Fatalf("%d alerts delivered without the outbox", n)
 	}
 	redistest.StartServer(t, srv.Port)
-	eventually(t, 10*time.Second, "delivered once Redis is back", func() (bool, string) { return atLeast(3)(c.get(c.sent, "webhook")) })
+	poll.Until(t, 10*time.Second, "delivered once Redis is back", func() (bool, string) { return atLeast(3)(c.get(c.sent, "webhook")) })
 	time.Sleep(50 * time.Millisecond)
 	exactlyOnce(t, rc.requests(), ids)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // received splits the receiver's bodies into alerts and digests.
@@ -50,7 +51,7 @@ func TestStorm(t *testing.T) {
 		d.Submit(event(detect.IPBlocked, "", fmt.Sprintf("198.51.%d.%d", i/256, i%256)))
 	}
 	burst := time.Since(began)
-	eventually(t, 5*time.Second, "all accounted for", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "all accounted for", func() (bool, string) {
 		alerts, digests := received(t, rc)
 		s, _ := suppressed(digests)
 		return len(alerts)+s == n, fmt.Sprintf("%d alerts + %d in digests", len(alerts), s)
@@ -82,7 +83,7 @@ func TestDedup(t *testing.T) {
 	worse := event(detect.AccountLocked, " ALICE ", "203.0.113.7") // same account
 	worse.Severity = detect.Critical
 	d.Submit(worse)
-	eventually(t, 5*time.Second, "alerts and digest", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "alerts and digest", func() (bool, string) {
 		alerts, digests := received(t, rc)
 		s, _ := suppressed(digests)
 		return len(alerts)+s == 51, fmt.Sprintf("%d alerts, %d held", len(alerts), s)
@@ -107,7 +108,7 @@ func TestHugeDetails(t *testing.T) {
 		e.Details[fmt.Sprintf("k%04d", i)] = strings.Repeat("x", 100)
 	}
 	d.Submit(e)
-	eventually(t, 5*time.Second, "delivered", func() (bool, string) { return len(rc.requests()) == 1, "" })
+	poll.Until(t, 5*time.Second, "delivered", func() (bool, string) { return len(rc.requests()) == 1, "" })
 	r := rc.requests()[0]
 	independentVerify(t, testSecret, r)
 	if len(r.Body) > MaxBody {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // independentVerify checks a request the way a receiver with no access to
@@ -45,7 +46,7 @@ func TestWebhookSignedBody(t *testing.T) {
 	d.Submit(e)
 	d.Submit(event(detect.FailedLogin, "alice", "203.0.113.7")) // LOW: below the default MEDIUM
 
-	eventually(t, 5*time.Second, "webhook delivered", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "webhook delivered", func() (bool, string) {
 		return len(rc.requests()) >= 1, ""
 	})
 	r := rc.requests()[0]
@@ -131,7 +132,7 @@ func TestWebhookRetryKeepsID(t *testing.T) {
 	d := start(t, Options{Routes: []Route{{Sender: webhook(t, rc.url())}}, Hooks: c.hooks()})
 	e := event(detect.IPBlocked, "", "198.51.100.1")
 	d.Submit(e)
-	eventually(t, 5*time.Second, "three attempts", func() (bool, string) {
+	poll.Until(t, 5*time.Second, "three attempts", func() (bool, string) {
 		return c.get(c.sent, "webhook") == 1, ""
 	})
 	reqs := rc.requests()
