@@ -7,7 +7,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,7 +40,16 @@ const (
 	defaultListen = "127.0.0.1:8080"
 	defaultApp    = "127.0.0.1:9080"
 	defaultAdmin  = "localhost:2019"
+	demoSecret    = "demo-secret-replaced-at-start-by-vigil-demo"
 )
+
+// randomSecret is this run's JWT signing secret, shared by the demo app
+// (which signs) and the gateway (which verifies).
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 func main() {
 	listen := flag.String("listen", defaultListen, "gateway (Caddy + Vigil) listen address")
@@ -58,8 +69,9 @@ func run(listen, appAddr, admin string) error {
 		return fmt.Errorf("demo app: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "demoapp")
+	secret := randomSecret()
 	srv := &http.Server{
-		Handler:           demoapp.New(demoapp.Options{Logger: logger}),
+		Handler:           demoapp.New(demoapp.Options{Logger: logger, JWTSecret: []byte(secret)}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -76,6 +88,7 @@ func run(listen, appAddr, admin string) error {
 		defaultListen, site,
 		"bind 127.0.0.1", bind,
 		defaultApp, appAddr,
+		demoSecret, secret,
 	).Replace(caddyfile)
 	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfgText), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
@@ -160,6 +173,19 @@ block an IP after 20 failures in 10m, flag stuffing at 10 accounts per IP.
 5. Unlock alice, and log in again:
    curl -X DELETE %[3]s/vigil/locks/alice
    curl -s -o /dev/null -w '%%{http_code}\n' -d 'username=alice&password=wonderland' %[1]s/login
+
+6. Sessions: the app's JWT identifies carol at the gateway (passed upstream
+   as X-Vigil-User); revoke her sessions and the same token gets 401:
+   TOKEN=$(curl -s -H 'Content-Type: application/json' -d '{"user":{"name":"carol"},"password":"secret123"}' %[1]s/api/login | sed -E 's/.*"token":"([^"]+)".*/\1/')
+   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/me
+   curl -s -X POST -H 'Content-Type: application/json' -d '{"user":"carol"}' %[3]s/vigil/revocations
+   curl -si -H "Authorization: Bearer $TOKEN" %[1]s/api/me | head -n 3
+
+7. Probes: a honeypot hit (or /.env, or a scanner's User-Agent) blocks the
+   address at once — yours, so unblock it afterwards:
+   curl -s -o /dev/null -w '%%{http_code}\n' %[1]s/wp-login.php
+   curl -s -o /dev/null -w '%%{http_code}\n' %[1]s/
+   curl -X DELETE %[3]s/vigil/blocks/127.0.0.1
 
 Press Ctrl-C to stop.
 `, gw, app, admin)
