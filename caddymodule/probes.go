@@ -179,25 +179,30 @@ func (h *Handler) countProbe(ctx context.Context, f reqFacts, now time.Time) {
 // allowlisted or the site only monitors. It returns the block, if one is in
 // force now.
 func (h *Handler) intrusion(ctx context.Context, f reqFacts, kind, evidence string, now time.Time) (respond.Decision, bool) {
-	intrusionsTotal.WithLabelValues(kind).Inc()
 	ev := f.event(detect.SystemIntrusion, now)
 	ev.Details["kind"] = kind
 	ev.Details["evidence"] = evidence
 	if kind == "honeypot" {
 		ev.Severity = detect.Critical
 	}
+	// counted with its event: a concurrent request that finds the block
+	// already made is the same intrusion
+	record := func() {
+		intrusionsTotal.WithLabelValues(kind).Inc()
+		h.app.Record(ev)
+	}
 	defer h.terminateSessions(ctx, detect.SystemIntrusion, f.user, f.site, f.ip, now)
 	switch {
 	case !f.ip.IsValid():
-		h.app.Record(ev)
+		record()
 		return respond.Decision{}, false
 	case h.app.allowed(f.ip):
 		ev.Details["allowlisted"] = true
-		h.app.Record(ev)
+		record()
 		return respond.Decision{}, false
 	case h.MonitorOnly:
 		ev.Details["monitor_only"] = true
-		h.app.Record(ev)
+		record()
 		return respond.Decision{}, false
 	}
 	ban := h.intrusionBan
@@ -205,7 +210,7 @@ func (h *Handler) intrusion(ctx context.Context, f reqFacts, kind, evidence stri
 	d, fresh, err := h.app.store().Decisions.Impose(ctx, d, ban.Base, ban.Max, now)
 	if err != nil {
 		h.logger.Error("blocking an intruder", zap.Error(err))
-		h.app.Record(ev)
+		record()
 		return respond.Decision{}, false
 	}
 	if fresh {
@@ -215,7 +220,7 @@ func (h *Handler) intrusion(ctx context.Context, f reqFacts, kind, evidence stri
 		if d.Strike > 1 {
 			ev.Severity = detect.Critical
 		}
-		h.app.Record(ev)
+		record()
 	}
 	return d, true
 }

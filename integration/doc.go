@@ -11,6 +11,9 @@
 //	                            started on a free port)
 //	VIGIL_REQUIRE_REDIS=1       fail, rather than skip, the Redis tests when
 //	                            no Redis can be had
+//	VIGIL_REQUIRE_TOOLS=1       fail, rather than skip, the tests that drive
+//	                            real attack tools (hydra, ffuf) when those are
+//	                            not installed
 //
 // Everything lives in _test.go files; this file only names the package.
 package integration
