@@ -90,7 +90,7 @@ func TestPagerDutyTrigger(t *testing.T) {
 	e.Severity = detect.Critical
 	d.Submit(e)
 	poll.Until(t, 5*time.Second, "incident", func() (bool, string) { return len(rc.requests()) >= 1, "" })
-	time.Sleep(50 * time.Millisecond)
+	settle(t, d)
 	reqs := rc.requests()
 	if len(reqs) != 1 {
 		t.Fatalf("PagerDuty got %d events, want 1 (CRITICAL only)", len(reqs))
@@ -133,7 +133,7 @@ func TestTypesFilter(t *testing.T) {
 	d.Submit(event(detect.FailedLogin, "carol", "198.51.100.1"))
 	d.Submit(event(detect.AccountLocked, "carol", "198.51.100.1"))
 	poll.Until(t, 5*time.Second, "lock alert", func() (bool, string) { return len(rc.requests()) >= 1, "" })
-	time.Sleep(50 * time.Millisecond)
+	settle(t, d)
 	alerts, _ := received(t, rc)
 	if len(alerts) != 1 || alerts[0].Type != detect.AccountLocked {
 		t.Fatalf("got %+v, want only ACCOUNT_LOCKED", alerts)

@@ -74,7 +74,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	poll.Until(t, 10*time.Second, "all delivered", func() (bool, string) {
 		return atLeast(10)(c.get(c.sent, "webhook"))
 	})
-	time.Sleep(100 * time.Millisecond) // nothing more may follow
+	settle(t, d)
 	exactlyOnce(t, rc.requests(), ids)
 	for _, r := range rc.requests() {
 		independentVerify(t, testSecret, r)
@@ -125,7 +125,7 @@ func TestClientErrorNotRetried(t *testing.T) {
 			poll.Until(t, 5*time.Second, "rejected", func() (bool, string) {
 				return atLeast(1)(c.get(c.dropped, "webhook/rejected"))
 			})
-			time.Sleep(100 * time.Millisecond) // longer than the whole fast schedule
+			settle(t, d)
 			if n := len(rc.requests()); n != 1 {
 				t.Fatalf("%d answered %d times, want 1 (no retry)", status, n)
 			}

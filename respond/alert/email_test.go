@@ -159,7 +159,7 @@ func TestEmailOverSTARTTLS(t *testing.T) {
 	poll.Until(t, 10*time.Second, "mail", func() (bool, string) {
 		return len(mb.messages()) >= 1, ""
 	})
-	time.Sleep(50 * time.Millisecond)
+	settle(t, d)
 	msgs := mb.messages()
 	if len(msgs) != 1 || !msgs[0].tls || msgs[0].from != "vigil@example.com" || len(msgs[0].to) != 2 {
 		t.Fatalf("got %d messages; first: from %q to %v over TLS %v", len(msgs), msgs[0].from, msgs[0].to, msgs[0].tls)

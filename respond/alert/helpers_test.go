@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/poll"
 )
 
 // fastSchedule is the Standard Webhooks schedule shrunk for tests.
@@ -138,4 +140,24 @@ func webhook(t *testing.T, url string) *Webhook {
 
 func atLeast(n int) func(int) (bool, string) {
 	return func(got int) (bool, string) { return got >= n, fmt.Sprint(got) }
+}
+
+// settle waits until nothing is queued for the router and every channel's
+// outbox is empty: each alert has been delivered and acknowledged (or given
+// up), so no retry or duplicate can still follow and a count taken now is
+// final.
+func settle(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "alerts settled", func() (bool, string) {
+		if n := len(d.in); n > 0 {
+			return false, fmt.Sprintf("%d events queued", n)
+		}
+		for _, r := range d.routes {
+			_, n, err := d.opts.Outbox.Next(context.Background(), r.id)
+			if err != nil || n > 0 {
+				return false, fmt.Sprintf("%s: %d jobs (%v)", r.label, n, err)
+			}
+		}
+		return true, ""
+	})
 }

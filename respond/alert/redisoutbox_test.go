@@ -50,9 +50,9 @@ func TestRedisOutboxSurvivesRestart(t *testing.T) {
 	rc := up()
 	fresh := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	t.Cleanup(func() { fresh.Close() })
-	start(t, Options{Outbox: NewRedisOutbox(fresh, prefix), Routes: route(), Hooks: c.hooks()})
+	d := start(t, Options{Outbox: NewRedisOutbox(fresh, prefix), Routes: route(), Hooks: c.hooks()})
 	poll.Until(t, 10*time.Second, "delivered after the restart", func() (bool, string) { return atLeast(5)(c.get(c.sent, "webhook")) })
-	time.Sleep(100 * time.Millisecond)
+	settle(t, d)
 	exactlyOnce(t, rc.requests(), ids)
 	if n, _ := client.ZCard(context.Background(), due).Result(); n != 0 {
 		t.Fatalf("%d jobs left in the outbox", n)
@@ -74,7 +74,9 @@ func TestRedisDedupAcrossInstances(t *testing.T) {
 	}
 	poll.Until(t, 5*time.Second, "duplicate suppressed", func() (bool, string) { return atLeast(1)(c.get(c.dropped, "webhook/duplicate")) })
 	poll.Until(t, 5*time.Second, "one sent", func() (bool, string) { return atLeast(1)(c.get(c.sent, "webhook")) })
-	time.Sleep(50 * time.Millisecond)
+	for _, d := range ds {
+		settle(t, d)
+	}
 	if alerts, _ := received(t, rc); len(alerts) != 1 {
 		t.Fatalf("receiver got %d lockout alerts, want 1", len(alerts))
 	}
@@ -102,6 +104,6 @@ func TestRedisDownThenBack(t *testing.T) {
 	}
 	redistest.StartServer(t, srv.Port)
 	poll.Until(t, 10*time.Second, "delivered once Redis is back", func() (bool, string) { return atLeast(3)(c.get(c.sent, "webhook")) })
-	time.Sleep(50 * time.Millisecond)
+	settle(t, d)
 	exactlyOnce(t, rc.requests(), ids)
 }
