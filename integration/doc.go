@@ -11,6 +11,8 @@
 //	                            started on a free port)
 //	VIGIL_REQUIRE_REDIS=1       fail, rather than skip, the Redis tests when
 //	                            no Redis can be had
+//	VIGIL_CADDY_RACE=1          build the gateway under test with -race; a data
+//	                            race then crashes it and fails the test
 //	VIGIL_REQUIRE_TOOLS=1       fail, rather than skip, the tests that drive
 //	                            real attack tools (hydra, ffuf) when those are
 //	                            not installed

@@ -44,7 +44,13 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+	args := []string{"build", "-o", caddyBin}
+	if os.Getenv("VIGIL_CADDY_RACE") == "1" {
+		// the gateway under test runs with the race detector, which sees
+		// the real concurrency of requests, reloads and background work
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/caddy")...)
 	build.Dir = ".." // the module root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: building the Caddy binary failed: %v\n%s\n", err, out)
@@ -487,6 +493,9 @@ func (g *gateway) launch() error {
 	t.Cleanup(func() {
 		stop()
 		g.client.CloseIdleConnections()
+		if strings.Contains(g.output(), "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector reported a data race in the gateway", g.name)
+		}
 		if t.Failed() {
 			t.Logf("--- %s (admin %s, site %s) output ---\n%s", g.name, g.admin, g.base, g.output())
 		}
