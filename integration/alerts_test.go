@@ -62,6 +62,13 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	h.got = append(h.got, v)
 }
 
+// summary says what arrived so far, for failure messages.
+func (h *hookReceiver) summary() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fmt.Sprintf("%d alerts, %d refused signatures", len(h.got), h.bad)
+}
+
 func (h *hookReceiver) alerts(typ, user string) []map[string]any {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -95,7 +102,7 @@ func TestAlertWebhookOnLockout(t *testing.T) {
 		poll.Until(t, 10*time.Second, "signed ACCOUNT_LOCKED webhook", func() (bool, string) {
 			got := h.alerts("ACCOUNT_LOCKED", "alice")
 			if len(got) == 0 {
-				return false, fmt.Sprintf("%d alerts, %d refused signatures", len(h.got), h.bad)
+				return false, h.summary()
 			}
 			lock = got[0]
 			return true, ""
