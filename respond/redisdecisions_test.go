@@ -12,7 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/redistest"
 )
 
-func newTestDecisions(t *testing.T, client redis.UniversalClient, prefix string, h Hooks) (*RedisDecisions, *DecisionCache) {
+func newTestDecisions(t testing.TB, client redis.UniversalClient, prefix string, h Hooks) (*RedisDecisions, *DecisionCache) {
 	t.Helper()
 	cache := NewDecisionCache(nil)
 	rd, err := NewRedisDecisions(context.Background(), client, prefix, cache, h)
