@@ -75,17 +75,10 @@ func (s *jsonScanner) enterObjectKey(key string) error {
 		return ErrNoUser
 	}
 	for {
-		s.space()
-		kStart := s.i
-		if err := s.skipString(); err != nil {
+		k, err := s.memberKey()
+		if err != nil {
 			return err
 		}
-		k := s.b[kStart:s.i]
-		s.space()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return errMalformedJSON
-		}
-		s.i++
 		if keyEquals(k, key) {
 			if found >= 0 {
 				return ErrAmbiguousUser
@@ -96,23 +89,53 @@ func (s *jsonScanner) enterObjectKey(key string) error {
 		if err := s.skipValue(0); err != nil {
 			return err
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return errMalformedJSON
+		more, err := s.next('}')
+		if err != nil {
+			return err
 		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
+		if !more {
 			if found < 0 {
 				return ErrNoUser
 			}
 			s.i = found
 			return nil
-		default:
-			return errMalformedJSON
 		}
 	}
+}
+
+// memberKey reads an object member's key and its colon, returning the raw
+// key (with quotes).
+func (s *jsonScanner) memberKey() ([]byte, error) {
+	s.space()
+	start := s.i
+	if err := s.skipString(); err != nil {
+		return nil, err
+	}
+	k := s.b[start:s.i]
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		return nil, errMalformedJSON
+	}
+	s.i++
+	return k, nil
+}
+
+// next moves past what follows a member or an element: a comma (more
+// follow) or the container's closer (it ended).
+func (s *jsonScanner) next(closer byte) (more bool, err error) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, errMalformedJSON
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, nil
+	case closer:
+		s.i++
+		return false, nil
+	}
+	return false, errMalformedJSON
 }
 
 // keyEquals compares a raw JSON key (with quotes) to key, decoding escapes
@@ -181,31 +204,16 @@ func (s *jsonScanner) skipContainer(open byte, depth int) error {
 	}
 	for {
 		if open == '{' {
-			s.space()
-			if err := s.skipString(); err != nil {
+			if _, err := s.memberKey(); err != nil {
 				return err
 			}
-			s.space()
-			if s.i >= len(s.b) || s.b[s.i] != ':' {
-				return errMalformedJSON
-			}
-			s.i++
 		}
 		if err := s.skipValue(depth + 1); err != nil {
 			return err
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return errMalformedJSON
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case closer:
-			s.i++
-			return nil
-		default:
-			return errMalformedJSON
+		more, err := s.next(closer)
+		if err != nil || !more {
+			return err
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"time"
 
 	"github.com/vigilsec/vigil/detect"
 )
@@ -21,20 +20,11 @@ import (
 const DigestType detect.Type = "ALERT_DIGEST"
 
 // Alert is what every channel renders: the event, plus the key receivers
-// group repeats by. Its JSON form is the webhook body.
+// group repeats by. Its JSON form is the webhook body: the event's fields,
+// then dedup_key.
 type Alert struct {
-	ID       string          `json:"id"`
-	Type     detect.Type     `json:"type"`
-	Severity detect.Severity `json:"severity"`
-	Time     time.Time       `json:"time"`
-	Site     string          `json:"site,omitempty"`
-	User     string          `json:"user,omitempty"`
-	IP       string          `json:"ip,omitempty"`
-	Country  string          `json:"country,omitempty"`
-	City     string          `json:"city,omitempty"`
-	ASN      uint            `json:"asn,omitempty"`
-	Details  map[string]any  `json:"details,omitempty"`
-	DedupKey string          `json:"dedup_key"`
+	detect.Event
+	DedupKey string `json:"dedup_key"`
 	// Truncated is set when fields or details were shortened to keep the
 	// body within MaxBody.
 	Truncated bool `json:"truncated,omitempty"`
@@ -43,11 +33,7 @@ type Alert struct {
 // FromEvent makes the alert for a security event. The alert ID is the event
 // ID, so a receiver can look the event up in Vigil's event log.
 func FromEvent(e detect.Event) Alert {
-	return Alert{
-		ID: e.ID, Type: e.Type, Severity: e.Severity, Time: e.Time,
-		Site: e.Site, User: e.User, IP: e.IP, Country: e.Country, City: e.City, ASN: e.ASN,
-		Details: e.Details, DedupKey: DedupKey(e),
-	}
+	return Alert{Event: e, DedupKey: DedupKey(e)}
 }
 
 // DedupKey identifies "the same thing happening again": one type of event

@@ -72,9 +72,8 @@ func (w *window) close(now time.Time, channel string) (Alert, bool) {
 		reasons[r] = n
 	}
 	return Alert{
-		ID: detect.NewID(), Type: DigestType, Severity: w.maxSev, Time: now.UTC(),
 		DedupKey: "vigil-digest-" + channel,
-		Details: map[string]any{
+		Event: detect.Event{ID: detect.NewID(), Type: DigestType, Severity: w.maxSev, Time: now.UTC(), Details: map[string]any{
 			"suppressed":   w.held,
 			"sent":         w.sent,
 			"by_reason":    reasons,
@@ -83,6 +82,6 @@ func (w *window) close(now time.Time, channel string) (Alert, bool) {
 			"window_end":   now.UTC(),
 			"first_event":  w.first.UTC(),
 			"last_event":   w.last.UTC(),
-		},
+		}},
 	}, true
 }

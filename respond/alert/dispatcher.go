@@ -141,7 +141,7 @@ func (d *Dispatcher) Submit(e detect.Event) {
 	select {
 	case d.in <- e:
 	default:
-		a := Alert{Type: e.Type, Severity: e.Severity}
+		a := Alert{Event: detect.Event{Type: e.Type, Severity: e.Severity}}
 		for _, r := range d.routes {
 			if r.Policy.match(a) {
 				d.dropped(r, "queue_full")

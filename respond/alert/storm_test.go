@@ -133,14 +133,14 @@ func TestBodyBounds(t *testing.T) {
 		{"list": make([]int, 20000)},
 		{strings.Repeat("k", 40000): 1},
 	} {
-		a := Alert{ID: "x", Type: detect.BulkExport, Severity: detect.High, Details: details}
+		a := Alert{Event: detect.Event{ID: "x", Type: detect.BulkExport, Severity: detect.High, Details: details}}
 		b := a.Body()
 		var back Alert
 		if len(b) > MaxBody || json.Unmarshal(b, &back) != nil || !back.Truncated {
 			t.Fatalf("body of %d bytes, valid %v, truncated %v", len(b), json.Valid(b), back.Truncated)
 		}
 	}
-	small := Alert{ID: "x", Type: detect.IPBlocked, Details: map[string]any{"a": "<b>&"}}
+	small := Alert{Event: detect.Event{ID: "x", Type: detect.IPBlocked, Details: map[string]any{"a": "<b>&"}}}
 	if !strings.Contains(string(small.Body()), `"a":"<b>&"`) {
 		t.Fatalf("small body altered: %s", small.Body())
 	}
