@@ -41,13 +41,15 @@ var fileNames = map[string]string{
 	"backup.rar": "backup", "backup.7z": "backup", "www.zip": "backup", "site.zip": "backup",
 	"web.zip": "backup", "htdocs.zip": "backup", "wwwroot.zip": "backup", "db.zip": "backup",
 	"database.zip": "backup", "dump.zip": "backup",
+	"dump.sql": "backup", "backup.sql": "backup", "db.sql": "backup", "database.sql": "backup",
+	"data.sql": "backup", "mysql.sql": "backup", "site.sql": "backup", "www.sql": "backup",
 }
 
-// backupSuffixes end editor leftovers, backups and database dumps.
-var backupSuffixes = []string{
-	".bak", ".old", ".orig", ".swp", ".save", ".sql", ".sql.gz", ".sql.zip",
-	".sqlite", ".sqlite3", ".tfstate", "~",
-}
+// backupSuffixes end editor leftovers and compressed database dumps. Endings
+// that real sites also serve (.sql schemas, .sqlite downloads, .old or .save
+// pages) are left to the scan detector, which needs the 4xx answers of many
+// of them before it blocks anyone.
+var backupSuffixes = []string{".bak", ".swp", ".sql.gz", ".sql.zip", ".tfstate", "~"}
 
 // SensitiveFile reports whether path asks for a file that no public site
 // serves (version-control folders, .env files, credentials, backups) and

@@ -25,6 +25,8 @@ func TestSensitiveFile(t *testing.T) {
 		"/.well-known/security.txt", "/.well-known/acme-challenge/x", "/docs/sql-guide", "/api/v1/backup",
 		"/idea", "/ideas/1", "/downloads/vigil-1.0.tar.gz", "/" + strings.Repeat("a.", 100) + "bak",
 		"/users/identity", "/id_", "/.sql", "/~alice/",
+		"/downloads/schema.sql", "/db/northwind.sqlite", "/rpc/Document.save", "/files/report.old",
+		"/patches/fix.orig",
 	} {
 		if got, ok := SensitiveFile(p); ok {
 			t.Errorf("SensitiveFile(%q) = %q: a legitimate path flagged", p, got)
@@ -34,24 +36,24 @@ func TestSensitiveFile(t *testing.T) {
 
 func TestProbeSignature(t *testing.T) {
 	hits := map[[2]string]string{
-		{"/../../etc/passwd", ""}:                         "traversal",
-		{"/static/..%2f..%2fetc/hosts", ""}:               "traversal",
-		{"/static/%252e%252e%252fsecret", ""}:             "traversal",
-		{"/files", "name=..\\..\\boot.ini"}:               "traversal",
-		{"/download", "f=/etc/passwd"}:                    "traversal",
-		{"/item", "id=1+UNION+SELECT+1,2,3"}:              "sqli",
-		{"/item", "id=1%20union/**/select%20password"}:    "sqli",
-		{"/item", "id=1%0Aunion%09all%20select"}:          "sqli",
-		{"/login", "user=admin'--"}:                       "sqli",
-		{"/item", "id=1'+OR+'1'='1"}:                      "sqli",
-		{"/item", "id=1;WAITFOR DELAY '0:0:5'"}:           "sqli",
-		{"/search", "q=<script>alert(1)</script>"}:        "xss",
-		{"/search", "q=%3CScRiPt%3Ealert(1)"}:             "xss",
-		{"/go", "next=javascript:alert(document.domain)"}: "xss",
-		{"/p", "x=<img src=x onerror=alert(1)>"}:          "xss",
-		{"/api", "x=${jndi:ldap://evil/a}"}:               "jndi",
-		{"/index.php", "page=php://filter/resource=x"}:    "php",
-		{"/a%00.jpg", ""}:                                 "null_byte",
+		{"/../../etc/passwd", ""}:                            "traversal",
+		{"/static/..%2f..%2fetc/hosts", ""}:                  "traversal",
+		{"/static/%252e%252e%252f%252e%252e%252fsecret", ""}: "traversal",
+		{"/files", "name=..\\..\\boot.ini"}:                  "traversal",
+		{"/download", "f=/etc/passwd"}:                       "traversal",
+		{"/item", "id=1+UNION+SELECT+1,2,3"}:                 "sqli",
+		{"/item", "id=1%20union/**/select%20password"}:       "sqli",
+		{"/item", "id=1%0Aunion%09all%20select"}:             "sqli",
+		{"/login", "user=admin'--"}:                          "sqli",
+		{"/item", "id=1'+OR+'1'='1"}:                         "sqli",
+		{"/item", "id=1;WAITFOR DELAY '0:0:5'"}:              "sqli",
+		{"/search", "q=<script>alert(1)</script>"}:           "xss",
+		{"/search", "q=%3CScRiPt%3Ealert(1)"}:                "xss",
+		{"/go", "next=javascript:alert(document.domain)"}:    "xss",
+		{"/p", "x=<img src=x onerror=alert(1)>"}:             "xss",
+		{"/api", "x=${jndi:ldap://evil/a}"}:                  "jndi",
+		{"/index.php", "page=php://filter/resource=x"}:       "php",
+		{"/a%00.jpg", ""}:                                    "null_byte",
 	}
 	for in, want := range hits {
 		if got, ok := ProbeSignature(in[0], in[1]); !ok || got != want {
@@ -64,6 +66,10 @@ func TestProbeSignature(t *testing.T) {
 		{"/redirect", "to=https%3A%2F%2Fexample.com%2Fa%2Fb.html"}, {"/blog/2024/01/my-post.html", ""},
 		{"/search", "q=O%27Reilly"}, {"/docs/c%2B%2B", ""}, {"/a/b", "email=alice%40example.com"},
 		{"/calc", "expr=(1%2B2)*3"}, {"/files/report..final.pdf", ""},
+		// ordinary text that looks like a payload fragment (found by review)
+		{"/search", "q=JavaScript%3A+The+Good+Parts"}, {"/login", "next=../account/settings"},
+		{"/search", "q=how+to+use+sleep()+in+python"}, {"/search", "q=document.cookie+samesite"},
+		{"/app", "onload=init"}, {"/page", "a=1&onerror=retry"},
 	} {
 		if got, ok := ProbeSignature(in[0], in[1]); ok {
 			t.Errorf("ProbeSignature(%q, %q) = %q: a legitimate request flagged", in[0], in[1], got)

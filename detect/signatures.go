@@ -7,18 +7,25 @@ import "strings"
 // to one space). Each names its family: path traversal, SQL injection,
 // cross-site scripting, or another injection. It is a short list of what
 // scanners send and applications never need, not an attempt at a WAF.
+//
+// Each entry is chosen so that ordinary text does not carry it: two levels of
+// "../" (one is a relative link), SQL sleep only after "and"/"or", event
+// handlers only as an attribute after a space (a query parameter named
+// onload is fine: path and query are joined by "?"), javascript: only as a
+// call.
 var signatures = []struct{ sig, name string }{
-	{"../", "traversal"}, {"/etc/passwd", "traversal"}, {"/etc/shadow", "traversal"},
+	{"../../", "traversal"}, {"/etc/passwd", "traversal"}, {"/etc/shadow", "traversal"},
 	{"/proc/self/", "traversal"}, {"win.ini", "traversal"}, {"boot.ini", "traversal"},
 	{"c:/windows/", "traversal"}, {"\x00", "null_byte"},
 	{"union select", "sqli"}, {"union all select", "sqli"}, {"' or '1'='1", "sqli"},
 	{"' or 1=1", "sqli"}, {"\" or \"1\"=\"1", "sqli"}, {" or 1=1--", "sqli"}, {"'--", "sqli"},
-	{"' or ''='", "sqli"}, {"sleep(", "sqli"}, {"benchmark(", "sqli"}, {"pg_sleep(", "sqli"},
-	{"waitfor delay", "sqli"}, {"information_schema", "sqli"}, {"xp_cmdshell", "sqli"},
-	{"load_file(", "sqli"}, {"into outfile", "sqli"}, {"@@version", "sqli"},
+	{"' or ''='", "sqli"}, {"and sleep(", "sqli"}, {"or sleep(", "sqli"}, {"benchmark(", "sqli"},
+	{"pg_sleep(", "sqli"}, {"waitfor delay", "sqli"}, {"information_schema", "sqli"},
+	{"xp_cmdshell", "sqli"}, {"load_file(", "sqli"}, {"into outfile", "sqli"}, {"@@version", "sqli"},
 	{"extractvalue(", "sqli"}, {"updatexml(", "sqli"},
-	{"<script", "xss"}, {"</script", "xss"}, {"javascript:", "xss"}, {"onerror=", "xss"},
-	{"onload=", "xss"}, {"<iframe", "xss"}, {"document.cookie", "xss"},
+	{"<script", "xss"}, {"</script", "xss"}, {"javascript:alert(", "xss"}, {"javascript:prompt(", "xss"},
+	{"javascript:confirm(", "xss"}, {"javascript:eval(", "xss"}, {"javascript://", "xss"},
+	{" onerror=", "xss"}, {" onload=", "xss"}, {"<iframe", "xss"}, {"<svg", "xss"},
 	{"${jndi:", "jndi"}, {"<?php", "php"}, {"php://", "php"}, {"() { :;", "shellshock"},
 	{"/bin/sh", "command"}, {"/bin/bash", "command"}, {"cmd.exe", "command"}, {"file:///", "file_url"},
 }
@@ -49,7 +56,7 @@ func ProbeSignature(path, rawQuery string) (string, bool) {
 	var buf [maxNormalized]byte
 	n := normalizeProbe(buf[:], path, false, 0)
 	if rawQuery != "" && n < len(buf) {
-		buf[n] = ' '
+		buf[n] = '?'
 		n = normalizeProbe(buf[:], rawQuery, true, n+1)
 	}
 	b := buf[:n]
