@@ -41,8 +41,8 @@ func (m *MemoryWindows) Add(_ context.Context, kind WindowKind, key, member stri
 	}
 	n := s.add(member, t, window)
 	m.ops++
-	if m.ops%4096 == 0 || len(m.sets) > maxWindowKeys {
-		m.sweep(t)
+	if overflow := len(m.sets) > maxWindowKeys; overflow || m.ops%4096 == 0 {
+		m.sweep(t, overflow)
 	}
 	return n, nil
 }
@@ -62,17 +62,21 @@ func (m *MemoryWindows) Len() int {
 	return len(m.sets)
 }
 
-func (m *MemoryWindows) sweep(now int64) {
+// sweep drops stale keys; after an overflow it also halves a map that is
+// still nearly full of live keys.
+func (m *MemoryWindows) sweep(now int64, overflow bool) {
 	cutoff := now - int64(m.maxAge)
 	for k, s := range m.sets {
 		if s.newest <= cutoff {
 			delete(m.sets, k)
 		}
 	}
-	if len(m.sets) <= maxWindowKeys {
+	if !overflow || len(m.sets) <= maxWindowKeys*9/10 {
 		return
 	}
-	// still full of live keys: drop the older half rather than grow
+	// still nearly full of live keys: drop the older half rather than grow;
+	// stopping just below the bound would sweep all keys again on the next
+	// new one, under the lock, for every request
 	var newest []int64
 	for _, s := range m.sets {
 		newest = append(newest, s.newest)

@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -105,3 +106,39 @@ func (failingWindows) Add(context.Context, WindowKind, string, string, time.Dura
 	return 0, errors.New("down")
 }
 func (failingWindows) Forget(context.Context, WindowKind, string) error { return errors.New("down") }
+
+// TestMemoryWindowsEvictsWithHysteresis: when the counter overflows and
+// sweeping the stale keys frees only a few slots, it still drops to about
+// half, so the next new keys do not each pay a full sweep under the lock.
+func TestMemoryWindowsEvictsWithHysteresis(t *testing.T) {
+	m := NewMemoryWindows()
+	ctx := context.Background()
+	base := time.Unix(1_800_000_000, 0)
+	add := func(key string, at time.Time) {
+		t.Helper()
+		if _, err := m.Add(ctx, "probe", key, "p", time.Hour, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 10; i++ { // stale by the time the flood overflows
+		add(fmt.Sprintf("old%d", i), base.Add(-2*time.Hour))
+	}
+	for i := 0; ; i++ {
+		n := m.Len()
+		if n > maxWindowKeys {
+			t.Fatalf("the counter grew to %d keys, past its bound", n)
+		}
+		if n < maxWindowKeys {
+			add(fmt.Sprintf("k%d", i), base.Add(time.Duration(i)*time.Millisecond))
+			continue
+		}
+		add("overflow", base.Add(time.Duration(i)*time.Millisecond))
+		break
+	}
+	if after := m.Len(); after > maxWindowKeys*6/10 {
+		t.Fatalf("after the overflow the counter holds %d keys; freeing only the 10 stale ones leaves every next key to sweep again", after)
+	}
+	if n, _ := m.Add(ctx, "probe", "overflow", "q", time.Hour, base.Add(time.Duration(maxWindowKeys+1)*time.Millisecond)); n != 2 {
+		t.Fatalf("the newest key lost its members: count %d, want 2", n)
+	}
+}
