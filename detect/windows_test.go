@@ -120,8 +120,10 @@ func TestMemoryWindowsEvictsWithHysteresis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := 0; i < 10; i++ { // stale by the time the flood overflows
-		add(fmt.Sprintf("old%d", i), base.Add(-2*time.Hour))
+	// keys that turn stale just before the flood overflows (after the last
+	// periodic sweep at op 98,304), so the overflow's sweep frees only them
+	for i := 0; i < 10; i++ {
+		add(fmt.Sprintf("old%d", i), base.Add(-time.Hour+99*time.Second))
 	}
 	for i := 0; ; i++ {
 		n := m.Len()
