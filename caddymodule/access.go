@@ -18,9 +18,11 @@ var (
 )
 
 // guard refuses what the request itself gives away: a honeypot hit or a
-// probe (which also blocks the address), and a restricted route without a
-// session holding the role.
-func (h *Handler) guard(w http.ResponseWriter, r *http.Request, id *identity, ip netip.Addr, now time.Time) error {
+// probe (which also blocks the address), then the session refusal
+// authenticate decided on (deny), then a restricted route without a session
+// holding the role. Probes come first so that a scanner without a valid
+// session on a `require` site is still recorded and blocked.
+func (h *Handler) guard(w http.ResponseWriter, r *http.Request, id *identity, deny sessionDenial, ip netip.Addr, now time.Time) error {
 	m := r
 	if (h.honeypot != nil || len(h.restrictions) > 0) && r.Context().Value(caddy.ReplacerCtxKey) == nil {
 		// Caddy's path matcher needs a replacer; Caddy always sets one
@@ -32,6 +34,10 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request, id *identity, ip
 			enforcedRequests.WithLabelValues("intrusion").Inc()
 			return refuse(w, http.StatusForbidden, d.Remaining(now), errIntrusion)
 		}
+	}
+	if deny.err != nil {
+		durationSession.Observe(time.Since(now).Seconds())
+		return h.refuseSession(w, r, deny)
 	}
 	if len(h.restrictions) == 0 {
 		return nil

@@ -62,12 +62,14 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request, app *App) erro
 	if len(req.Reason) > 1024 {
 		return apiErr(http.StatusBadRequest, "reason is longer than 1024 bytes")
 	}
-	kind, target := respond.RevokeUser, req.User
+	kind, target, limit := respond.RevokeUser, req.User, detect.MaxUsernameBytes
 	if req.JTI != "" {
-		kind, target = respond.RevokeJTI, req.JTI
+		// the limit up to which a token's jti is kept: a longer one could
+		// never match
+		kind, target, limit = respond.RevokeJTI, req.JTI, maxJTIBytes
 	}
-	if _, err := detect.HeaderField(target); err != nil || len(target) > 1024 {
-		return apiErr(http.StatusBadRequest, "%s: not a usable identifier", kind)
+	if _, err := detect.HeaderField(target); err != nil || len(target) > limit {
+		return apiErr(http.StatusBadRequest, "%s: not a usable identifier (at most %d bytes of UTF-8)", kind, limit)
 	}
 	reason := req.Reason
 	if reason == "" {

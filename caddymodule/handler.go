@@ -116,6 +116,13 @@ func (h *Handler) setup(app *App) error { return h.provision(context.Background(
 // background work of this config (the JWKS refresher).
 func (h *Handler) provision(ctx context.Context, app *App) error {
 	h.app = app
+	// Caddy provisions before it validates: a session config that cannot
+	// work must be refused here, before anything relies on it
+	if h.Session != nil && h.Session.JWT != nil {
+		if err := h.Session.JWT.validate(); err != nil {
+			return err
+		}
+	}
 	if h.logger == nil {
 		h.logger = zap.NewNop()
 	}
@@ -154,8 +161,14 @@ func (h *Handler) provision(ctx context.Context, app *App) error {
 			return err
 		}
 		g.extraClaims = ruleClaims(h.Restrict, g.rolesClaim)
+		for i := range h.restrictions {
+			if h.restrictions[i].Claim == g.rolesClaim {
+				// the session's own roles, kept in identity.roles
+				h.restrictions[i].Claim = ""
+			}
+		}
 		h.sessions = g
-		h.registerSessions(g.maxLifetime + g.leeway)
+		h.registerSessions(revocationLifetime(g.maxLifetime, g.leeway))
 	}
 	return nil
 }
@@ -215,14 +228,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	route := h.loginRoute(r)
 	var id *identity
+	var deny sessionDenial
 	if h.sessions != nil {
-		var err error
-		if id, err = h.authenticate(w, r, repl, route != nil, start); err != nil {
-			durationSession.Observe(time.Since(start).Seconds())
-			return err
-		}
+		id, deny = h.authenticate(w, r, repl, route != nil, start)
 	}
-	if err := h.guard(w, r, id, ip, start); err != nil {
+	if err := h.guard(w, r, id, deny, ip, start); err != nil {
 		return err
 	}
 	if route != nil {

@@ -38,6 +38,10 @@ var (
 // maxRoles bounds the roles kept from one token.
 const maxRoles = 64
 
+// maxJTIBytes bounds a token ID: longer ones are neither kept from a token
+// nor accepted by the admin API, so every revocation it accepts can match.
+const maxJTIBytes = 1024
+
 // newIdentity reads a verified token's claims. The user must be a
 // non-empty string of at most 1 KiB without control characters (it becomes
 // the {http.vigil.user} placeholder, often a request header upstream).
@@ -54,16 +58,18 @@ func newIdentity(claims jwt.MapClaims, userClaim, rolesClaim string, extraClaims
 	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
 		id.issued = iat.Time
 	}
-	// revocations are kept max_lifetime: a token that lives longer could
-	// outlast its own revocation
-	from := id.issued
+	// revocations are kept for revocationLifetime: a token that lives
+	// longer could outlast its own revocation. The lifetime counts from
+	// iat's whole second, as revocations compare whole seconds (the JWT
+	// library truncates to seconds today; this does not depend on it).
+	from := id.issued.Truncate(time.Second)
 	if from.IsZero() {
 		from = now
 	}
 	if id.expires.Sub(from) > maxLifetime {
 		return nil, errLifetime
 	}
-	if jti, ok := claims["jti"].(string); ok && len(jti) <= 256 {
+	if jti, ok := claims["jti"].(string); ok && len(jti) <= maxJTIBytes {
 		id.jti = jti
 	}
 	id.roles = rolesOf(claimAt(claims, rolesClaim))
@@ -109,6 +115,33 @@ func rolesOf(v any) []string {
 	}
 	if len(out) > maxRoles {
 		out = out[:maxRoles]
+	}
+	return out
+}
+
+// common is the identity of a request carrying two verified tokens of the
+// same user (the app may read either): the roles both grant, no jti.
+func (id *identity) common(o *identity) *identity {
+	c := &identity{user: id.user, userKey: id.userKey, issued: id.issued, expires: id.expires,
+		roles: intersect(id.roles, o.roles)}
+	if id.claimRoles != nil {
+		c.claimRoles = make(map[string][]string, len(id.claimRoles))
+		for k, v := range id.claimRoles {
+			c.claimRoles[k] = intersect(v, o.claimRoles[k])
+		}
+	}
+	return c
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				out = append(out, x)
+				break
+			}
+		}
 	}
 	return out
 }

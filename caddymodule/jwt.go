@@ -52,7 +52,10 @@ func newJWTVerifier(ctx context.Context, c *JWTConfig, now func() time.Time, log
 	allowed := map[string]bool{}
 	repl := caddy.NewReplacer()
 	for _, k := range c.Keys {
-		alg := jwtAlgs[k.Alg]
+		alg, ok := jwtAlg(k.Alg)
+		if !ok {
+			return nil, fmt.Errorf("session jwt: unknown algorithm %q", k.Alg)
+		}
 		var key any
 		var err error
 		if isHMAC(alg) {
@@ -76,8 +79,12 @@ func newJWTVerifier(ctx context.Context, c *JWTConfig, now func() time.Time, log
 				algs = asymmetricAlgs
 			}
 			for _, a := range algs {
-				allowed[jwtAlgs[a]] = true
-				v.jwksAlgs[jwtAlgs[a]] = true
+				alg, ok := jwtAlg(a)
+				if !ok || isHMAC(alg) {
+					return nil, fmt.Errorf("session jwt: jwks algorithm %q is not an asymmetric JWS algorithm", a)
+				}
+				allowed[alg] = true
+				v.jwksAlgs[alg] = true
 			}
 		}
 		jctx, cancel := context.WithCancel(ctx)
@@ -204,10 +211,14 @@ func loadPublicKey(file, alg string) (any, error) {
 	return key, nil
 }
 
+var rsaAlgs = map[string]bool{"RS256": true, "RS384": true, "RS512": true, "PS256": true, "PS384": true, "PS512": true}
+
+// keySuits checks a public key can verify alg (a JOSE name; anything else,
+// "" included, is refused).
 func keySuits(key any, alg string) error {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		if alg[:2] != "RS" && alg[:2] != "PS" {
+		if !rsaAlgs[alg] {
 			return fmt.Errorf("an RSA key cannot verify %s", alg)
 		}
 		if k.N.BitLen() < 2048 {

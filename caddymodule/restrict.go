@@ -50,6 +50,10 @@ func compileRestrictions(rules []RestrictRule) ([]restriction, error) {
 	out := make([]restriction, 0, len(rules))
 	for _, r := range rules {
 		m := caddyhttp.MatchPath{r.Path}
+		if base, ok := strings.CutSuffix(r.Path, "/*"); ok && base != "" {
+			// "/admin/*" guards "/admin" itself too: the app serves both
+			m = append(m, base)
+		}
 		if err := m.Provision(caddy.Context{}); err != nil {
 			return nil, fmt.Errorf("restrict %s: %w", r.Path, err)
 		}
@@ -61,6 +65,9 @@ func compileRestrictions(rules []RestrictRule) ([]restriction, error) {
 // violatedRestriction returns the first rule that matches r and that id
 // (nil: no session) does not satisfy. Every matching rule must hold.
 func (h *Handler) violatedRestriction(r *http.Request, id *identity) *restriction {
+	if strings.IndexByte(r.URL.Path, ';') >= 0 {
+		r = withoutPathParams(r)
+	}
 	for i := range h.restrictions {
 		rule := &h.restrictions[i]
 		if !rule.match.Match(r) {
@@ -91,7 +98,8 @@ func (id *identity) holds(rule *restriction) bool {
 }
 
 // ruleClaims lists the extra claims the rules read roles from, so that a
-// token's verification extracts them once.
+// token's verification extracts them once. A rule naming the roles claim
+// itself reads identity.roles (provision clears its Claim).
 func ruleClaims(rules []RestrictRule, rolesClaim string) []string {
 	var out []string
 	seen := map[string]bool{rolesClaim: true}
@@ -102,4 +110,31 @@ func ruleClaims(rules []RestrictRule, rolesClaim string) []string {
 		}
 	}
 	return out
+}
+
+// withoutPathParams is r with the ";…" parameters of each path segment
+// removed, as Tomcat, Jetty and Spring do before routing: otherwise
+// "/admin;jsessionid=1/x" would miss "/admin/*" while the app serves
+// /admin/x. (The decoded path is used, so an encoded "%3B" is stripped too:
+// the error is on the restrictive side.)
+func withoutPathParams(r *http.Request) *http.Request {
+	p := r.URL.Path
+	var b strings.Builder
+	b.Grow(len(p))
+	for len(p) > 0 {
+		seg, rest, slash := strings.Cut(p, "/")
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		b.WriteString(seg)
+		if slash {
+			b.WriteByte('/')
+		}
+		p = rest
+	}
+	u := *r.URL
+	u.Path, u.RawPath = b.String(), ""
+	r2 := *r
+	r2.URL = &u
+	return &r2
 }

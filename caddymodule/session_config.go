@@ -57,8 +57,8 @@ type JWTConfig struct {
 // JWTKey is one verification key: an HMAC secret or a public key in a PEM
 // file (PKIX "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY" or a "CERTIFICATE").
 type JWTKey struct {
-	// Alg is the algorithm, lower case: hs256, hs384, hs512, rs256, rs384,
-	// rs512, ps256, ps384, ps512, es256, es384, es512 or eddsa.
+	// Alg is the algorithm, in any case: hs256, hs384, hs512, rs256,
+	// rs384, rs512, ps256, ps384, ps512, es256, es384, es512 or eddsa.
 	Alg string `json:"alg"`
 	// Secret is the raw HMAC secret (placeholders such as {env.JWT_SECRET}
 	// are replaced at provisioning); at least 32 bytes.
@@ -90,6 +90,13 @@ var jwtAlgs = map[string]string{
 	"eddsa": "EdDSA",
 }
 
+// jwtAlg is the JOSE name of a configured algorithm, whatever its case
+// ("RS256" and "rs256" alike: JSON configs are written by hand too).
+func jwtAlg(name string) (string, bool) {
+	alg, ok := jwtAlgs[strings.ToLower(name)]
+	return alg, ok
+}
+
 func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
 
 // asymmetricAlgs is the JWKS default allowlist: never an HMAC algorithm,
@@ -104,7 +111,7 @@ func (c *JWTConfig) validate() error {
 		return fmt.Errorf("session jwt: at least one key or jwks is required")
 	}
 	for _, k := range c.Keys {
-		alg, ok := jwtAlgs[k.Alg]
+		alg, ok := jwtAlg(k.Alg)
 		switch {
 		case !ok:
 			return fmt.Errorf("session jwt: unknown algorithm %q", k.Alg)
@@ -120,7 +127,7 @@ func (c *JWTConfig) validate() error {
 			return fmt.Errorf("session jwt: jwks %q is not an http(s) URL", s.URL)
 		}
 		for _, a := range s.Algs {
-			if alg, ok := jwtAlgs[a]; !ok || isHMAC(alg) {
+			if alg, ok := jwtAlg(a); !ok || isHMAC(alg) {
 				return fmt.Errorf("session jwt: jwks algorithm %q is not an asymmetric JWS algorithm", a)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,9 +244,9 @@ func TestRevokedSessionAnswers(t *testing.T) {
 	if code, _ := call(t, h, up, "GET", "/x", "198.51.100.1", http.Header{"Cookie": {"sid=" + bob2}}); code != http.StatusOK {
 		t.Fatalf("other jti: %d", code)
 	}
-	// revocations last the longest token lifetime (plus leeway)
+	// revocations last the longest token lifetime (plus twice the leeway)
 	d, ok := app.store().Cache.Get(respond.RevokeJTI, "bob-1", c.now())
-	if !ok || d.Until.Sub(d.Created) != defaultMaxLifetime+defaultLeeway {
+	if !ok || d.Until.Sub(d.Created) != defaultMaxLifetime+2*defaultLeeway {
 		t.Fatalf("revocation %+v lasts %v", d, d.Until.Sub(d.Created))
 	}
 }
@@ -303,21 +304,65 @@ func TestVerifyCacheBounds(t *testing.T) {
 }
 
 func TestTokenExtraction(t *testing.T) {
-	for in, want := range map[string]string{
-		"Bearer abc": "abc", "bearer  abc ": "abc", "BEARER abc": "abc", "Basic YWxhZGRpbjpvcGVu": "", "": "", "Bearer": "",
-	} {
-		if got := bearerToken(in, false); got != want {
-			t.Errorf("bearerToken(%q) = %q, want %q", in, got, want)
+	got := func(f func(*tokenSet)) []string {
+		var ts tokenSet
+		f(&ts)
+		if ts.overflow {
+			return []string{"<overflow>"}
+		}
+		return append([]string(nil), ts.tok[:ts.n]...)
+	}
+	bearerCases := []struct {
+		in   string
+		want []string
+	}{
+		{"Bearer abc", []string{"abc"}},
+		{"bearer  abc ", []string{"abc"}},
+		{"BEARER abc", []string{"abc"}},
+		{"Bearer\tabc", []string{"abc"}},
+		{"Bearer abc=", []string{"abc"}},
+		{"Bearer a=.b==.c+/=", []string{"a.b.c-_"}},
+		{"Basic YWxhZGRpbjpvcGVu, Bearer abc", []string{"abc"}},
+		{"Bearer abc def", []string{"abc", "def"}},
+		{"Bearer a b c d e", []string{"<overflow>"}},
+		{"Basic YWxhZGRpbjpvcGVu", nil},
+		{"", nil},
+		{"Bearer", nil},
+		{"Bearerabc", nil},
+	}
+	for _, tc := range bearerCases {
+		if g := got(func(ts *tokenSet) { bearerTokens(tc.in, false, ts) }); !slices.Equal(g, tc.want) {
+			t.Errorf("bearerTokens(%q) = %q, want %q", tc.in, g, tc.want)
 		}
 	}
-	if got := bearerToken("abc", true); got != "abc" {
-		t.Errorf("custom header bare token: %q", got)
+	if g := got(func(ts *tokenSet) { bearerTokens("abc", true, ts) }); !slices.Equal(g, []string{"abc"}) {
+		t.Errorf("custom header bare token: %q", g)
 	}
-	h := http.Header{"Cookie": {`a=1; sid="tok"`, "b=2"}}
-	if v, ok := cookieValue(h, "sid"); !ok || v != "tok" {
-		t.Errorf("cookie: %q %v", v, ok)
+	if g := got(func(ts *tokenSet) { bearerTokens("abc def", true, ts) }); g != nil {
+		t.Errorf("custom header with two words: %q", g)
 	}
-	if _, ok := cookieValue(http.Header{"Cookie": {"sid=a; sid=b"}}, "sid"); ok {
-		t.Error("a cookie sent twice must not be used")
+	cookieCases := []struct {
+		name string
+		hdr  []string
+		want []string
+	}{
+		{"sid", []string{`a=1; sid="tok"`, "b=2"}, []string{"tok"}},
+		{"sid", []string{"sid=a; sid=b"}, []string{"a", "b"}},
+		{"sid", []string{"sid=a", "sid=a"}, []string{"a"}},
+		{"sid", []string{`sid=x\y; sid=tok`}, []string{`x\y`, "tok"}},
+		{"sid", []string{"sid =tok"}, []string{"tok"}},
+		{"sid", []string{" sid = tok ;x=1"}, []string{"tok"}},
+		{"sid", []string{"sid=%65yJ.a%2Eb"}, []string{"eyJ.a.b"}},
+		{"sid", []string{"sid=%zz"}, []string{"%zz"}},
+		{"sid", []string{"a=1,sid=tok"}, []string{"tok"}},
+		{"sid", []string{"xsid=tok; sidx=tok2; s_id=tok3"}, nil},
+		{"demo_session", []string{"demo.session=tok; demo[session=tok2"}, []string{"tok", "tok2"}},
+		{"sid", []string{"sid=1;sid=2;sid=3;sid=4;sid=5"}, []string{"<overflow>"}},
+		{"sid", []string{"sid="}, nil},
+	}
+	for _, tc := range cookieCases {
+		if g := got(func(ts *tokenSet) { cookieTokens(http.Header{"Cookie": tc.hdr}, tc.name, ts) }); !slices.Equal(g, tc.want) {
+			t.Errorf("cookieTokens(%q, %q) = %q, want %q", tc.hdr, tc.name, g, tc.want)
+		}
 	}
 }

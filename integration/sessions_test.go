@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,55 @@ func TestDirectoryScanBlocked(t *testing.T) {
 			t.Fatalf("block: %+v", d)
 		}
 	})
+}
+
+// TestRevokedSessionVariants: once alice is revoked, no way of sending her
+// cookie that an app stack reads (a duplicate, a malformed first copy, a
+// space before '=', percent-encoding) reaches the app as anonymous; and her
+// stale cookie does not stop her logging in again.
+func TestRevokedSessionVariants(t *testing.T) {
+	t.Parallel()
+	up := jwtUpstream(t)
+	g := startGateway(t, gatewayConfig{Global: "store memory", Upstream: up, Policy: sessionPolicy})
+	cookie := sessionCookie(t, g, "alice", "wonderland").Get("Cookie")
+	tok := strings.TrimPrefix(cookie, demoapp.SessionCookie+"=")
+	if u, r := me(t, g, http.Header{"Cookie": {cookie}}); u != "alice" {
+		t.Fatalf("before the revocation: %q %s", u, r)
+	}
+	if status, body := g.adminDo(http.MethodPost, "/vigil/revocations", map[string]string{"user": "alice"}); status != http.StatusCreated {
+		t.Fatalf("revoking alice: %d %s", status, body)
+	}
+	name := demoapp.SessionCookie
+	for what, v := range map[string]string{
+		"duplicate":          name + "=" + tok + "; " + name + "=" + tok,
+		"invalid first copy": name + `=x\y; ` + name + "=" + tok,
+		"space before =":     name + " =" + tok,
+		"percent-encoded":    name + "=%" + strings.ToUpper(strconv.FormatInt(int64(tok[0]), 16)) + tok[1:],
+		"padded":             name + "=" + tok + "=",
+		"PHP-mangled name":   strings.Replace(name, "_", ".", 1) + "=" + tok,
+	} {
+		if _, r := me(t, g, http.Header{"Cookie": {v}}); r.Status != http.StatusUnauthorized {
+			t.Errorf("alice's revoked cookie, %s: %s", what, r)
+		}
+	}
+	// logging in again with the stale cookie works, and clears it first
+	// (a session issued in the revocation's second is revoked too: polled
+	// until the new session is a usable one)
+	var r reply
+	poll.Until(t, 3*time.Second, "a usable login after the revocation", func() (bool, string) {
+		r = g.loginWith("alice", "wonderland", http.Header{"Cookie": {cookie}})
+		if r.Status != http.StatusFound || r.Header.Get("Location") != "/dashboard" {
+			return false, r.String()
+		}
+		for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+			if c.Name == name && c.Value != "" {
+				u, _ := me(t, g, http.Header{"Cookie": {name + "=" + c.Value}})
+				return u == "alice", "new session identifies " + u
+			}
+		}
+		return false, "no new session cookie"
+	})
+	if sc := r.Header.Values("Set-Cookie"); len(sc) < 2 || !strings.HasPrefix(sc[0], name+"=;") {
+		t.Fatalf("login with a stale cookie: Set-Cookie %q, want the clearing first, then the new session", sc)
+	}
 }
