@@ -214,7 +214,7 @@ func (a *adminAPI) lift(w http.ResponseWriter, r *http.Request, app *App, kind r
 	case kind == respond.Lock:
 		// an unlocked user starts with a clean slate
 		_ = app.store().Counter.Forget(r.Context(), detect.AccountCounter, detect.AccountKey(target))
-	case kind == respond.Block && !strings.Contains(target, "/"):
+	case kind == respond.Block: // an address, or the /64 an IPv6 client was counted under
 		_ = app.store().Counter.Forget(r.Context(), detect.IPCounter, detect.HashID("ip", target))
 		_ = app.store().Counter.Forget(r.Context(), detect.IPAccountsCount, detect.HashID("ip", target))
 	}

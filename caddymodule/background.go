@@ -85,7 +85,7 @@ func (f reqFacts) event(t detect.Type, now time.Time) detect.Event {
 }
 
 // ipKey is the hashed key of the request's address.
-func (f reqFacts) ipKey() string { return detect.HashID("ip", f.ip.String()) }
+func (f reqFacts) ipKey() string { return detect.HashID("ip", clientNet(f.ip)) }
 
 // pathMember is the hashed, case-folded path, a member of the probe window.
 func pathMember(p string) string { return detect.HashID("path", strings.ToLower(p)) }

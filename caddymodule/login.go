@@ -27,7 +27,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next handle
 		// ones included: refuse it, and count it against the address
 		loginAttempts.WithLabelValues("refused").Inc()
 		enforcedRequests.WithLabelValues("bad_login").Inc()
-		h.recordFailure(context.WithoutCancel(r.Context()), r, "", userErr, detect.KeysFor("", ip.String()), ip, start)
+		h.recordFailure(context.WithoutCancel(r.Context()), r, "", userErr, detect.KeysFor("", clientNet(ip)), ip, start)
 		durationLogin.Observe(time.Since(start).Seconds())
 		return caddyhttp.Error(status, userErr)
 	}
@@ -58,7 +58,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next handle
 
 	post := h.now()
 	ctx := context.WithoutCancel(r.Context())
-	keys := detect.KeysFor(user, ip.String())
+	keys := detect.KeysFor(user, clientNet(ip))
 	if user != "" && route.succeeded(status, rec.Header()) {
 		loginAttempts.WithLabelValues("success").Inc()
 		if err := h.app.store().Counter.RecordSuccess(ctx, keys); err != nil {
@@ -174,7 +174,7 @@ func (h *Handler) apply(ctx context.Context, r *http.Request, f detect.Finding, 
 	case detect.LockAccount:
 		kind, target = respond.Lock, user
 	case detect.BlockAddress:
-		kind, target = respond.Block, ip.String()
+		kind, target = respond.Block, clientNet(ip)
 		if h.app.allowed(ip) {
 			ev.Details["allowlisted"] = true
 			h.app.Record(ev)

@@ -206,7 +206,7 @@ func (h *Handler) intrusion(ctx context.Context, f reqFacts, kind, evidence stri
 		return respond.Decision{}, false
 	}
 	ban := h.intrusionBan
-	d := respond.Decision{Kind: respond.Block, Target: f.ip.String(), Reason: "SYSTEM_INTRUSION: " + kind, Source: "auto", Site: f.site}
+	d := respond.Decision{Kind: respond.Block, Target: clientNet(f.ip), Reason: "SYSTEM_INTRUSION: " + kind, Source: "auto", Site: f.site}
 	d, fresh, err := h.app.store().Decisions.Impose(ctx, d, ban.Base, ban.Max, now)
 	if err != nil {
 		h.logger.Error("blocking an intruder", zap.Error(err))

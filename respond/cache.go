@@ -13,36 +13,55 @@ import (
 // request path reads: one map lookup per request, no network call. Stores
 // keep it up to date, including with decisions made by other instances.
 type DecisionCache struct {
-	mu    sync.RWMutex
+	mu     sync.RWMutex
+	m      *decisionMaps
+	onSize func(kind Kind, n int)
+}
+
+// decisionMaps is the content of a DecisionCache; a full resynchronisation
+// builds a new one outside the lock and swaps it in, so requests never wait
+// on the rebuild.
+type decisionMaps struct {
 	addrs map[netip.Addr]Decision
 	nets  map[netip.Prefix]Decision
-	locks map[string]Decision // detect.AccountKey -> decision
+	// netBits counts the blocked ranges per prefix length, so a lookup
+	// tries one map key per length in use instead of scanning every range
+	netBits map[int]int
+	locks   map[string]Decision // detect.AccountKey -> decision
 	// session revocations: by user (detect.AccountKey) and by token ID
 	revUsers map[string]Decision
 	revJTIs  map[string]Decision
-	onSize   func(kind Kind, n int)
+}
+
+func newDecisionMaps() *decisionMaps {
+	return &decisionMaps{
+		addrs:    map[netip.Addr]Decision{},
+		nets:     map[netip.Prefix]Decision{},
+		netBits:  map[int]int{},
+		locks:    map[string]Decision{},
+		revUsers: map[string]Decision{},
+		revJTIs:  map[string]Decision{},
+	}
 }
 
 // NewDecisionCache returns an empty cache. onSize, when set, is told the
 // number of decisions of a kind after every change (for a gauge).
 func NewDecisionCache(onSize func(kind Kind, n int)) *DecisionCache {
-	return &DecisionCache{
-		addrs:    map[netip.Addr]Decision{},
-		nets:     map[netip.Prefix]Decision{},
-		locks:    map[string]Decision{},
-		revUsers: map[string]Decision{},
-		revJTIs:  map[string]Decision{},
-		onSize:   onSize,
-	}
+	return &DecisionCache{m: newDecisionMaps(), onSize: onSize}
 }
 
 // Blocked returns the block that covers ip at now, if any.
 func (c *DecisionCache) Blocked(ip netip.Addr, now time.Time) (Decision, bool) {
 	c.mu.RLock()
-	d, ok := c.addrs[ip]
-	if !ok && len(c.nets) > 0 {
-		for p, nd := range c.nets {
-			if p.Contains(ip) && nd.Active(now) {
+	m := c.m
+	d, ok := m.addrs[ip]
+	if !ok && len(m.netBits) > 0 {
+		for bits := range m.netBits {
+			if bits > ip.BitLen() {
+				continue
+			}
+			p, _ := ip.Prefix(bits)
+			if nd, found := m.nets[p]; found && nd.Active(now) {
 				d, ok = nd, true
 				break
 			}
@@ -56,7 +75,7 @@ func (c *DecisionCache) Blocked(ip netip.Addr, now time.Time) (Decision, bool) {
 func (c *DecisionCache) Locked(user string, now time.Time) (Decision, bool) {
 	key := detect.AccountKey(user)
 	c.mu.RLock()
-	d, ok := c.locks[key]
+	d, ok := c.m.locks[key]
 	c.mu.RUnlock()
 	return d, ok && d.Active(now)
 }
@@ -72,16 +91,16 @@ func (c *DecisionCache) Locked(user string, now time.Time) (Decision, bool) {
 func (c *DecisionCache) SessionRevoked(userKey, jti string, issued, now time.Time) (Decision, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if len(c.revUsers) == 0 && len(c.revJTIs) == 0 {
+	if len(c.m.revUsers) == 0 && len(c.m.revJTIs) == 0 {
 		return Decision{}, false
 	}
 	if jti != "" {
-		if d, ok := c.revJTIs[jti]; ok && d.Active(now) {
+		if d, ok := c.m.revJTIs[jti]; ok && d.Active(now) {
 			return d, true
 		}
 	}
 	if userKey != "" {
-		if d, ok := c.revUsers[userKey]; ok && d.Active(now) && (issued.IsZero() || issued.Unix() <= d.Created.Unix()) {
+		if d, ok := c.m.revUsers[userKey]; ok && d.Active(now) && (issued.IsZero() || issued.Unix() <= d.Created.Unix()) {
 			return d, true
 		}
 	}
@@ -96,16 +115,16 @@ func (c *DecisionCache) Get(kind Kind, target string, now time.Time) (Decision, 
 	var ok bool
 	switch kind {
 	case Lock:
-		d, ok = c.locks[detect.AccountKey(target)]
+		d, ok = c.m.locks[detect.AccountKey(target)]
 	case RevokeUser:
-		d, ok = c.revUsers[detect.AccountKey(target)]
+		d, ok = c.m.revUsers[detect.AccountKey(target)]
 	case RevokeJTI:
-		d, ok = c.revJTIs[target]
+		d, ok = c.m.revJTIs[target]
 	case Block:
 		if p, err := netip.ParsePrefix(target); err == nil {
-			d, ok = c.nets[p]
+			d, ok = c.m.nets[p.Masked()]
 		} else if a, err := netip.ParseAddr(target); err == nil {
-			d, ok = c.addrs[a]
+			d, ok = c.m.addrs[a]
 		}
 	}
 	return d, ok && d.Active(now)
@@ -115,24 +134,38 @@ func (c *DecisionCache) Get(kind Kind, target string, now time.Time) (Decision, 
 func (c *DecisionCache) Set(d Decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.setLocked(d)
+	c.m.set(d)
 	c.report()
 }
 
-func (c *DecisionCache) setLocked(d Decision) {
+func (m *decisionMaps) set(d Decision) {
 	switch d.Kind {
 	case Lock:
-		c.locks[detect.AccountKey(d.Target)] = d
+		m.locks[detect.AccountKey(d.Target)] = d
 	case RevokeUser:
-		c.revUsers[detect.AccountKey(d.Target)] = d
+		m.revUsers[detect.AccountKey(d.Target)] = d
 	case RevokeJTI:
-		c.revJTIs[d.Target] = d
+		m.revJTIs[d.Target] = d
 	case Block:
 		if p, err := netip.ParsePrefix(d.Target); err == nil {
-			c.nets[p] = d
+			p = p.Masked()
+			if _, had := m.nets[p]; !had {
+				m.netBits[p.Bits()]++
+			}
+			m.nets[p] = d
 		} else if a, err := netip.ParseAddr(d.Target); err == nil {
-			c.addrs[a] = d
+			m.addrs[a] = d
 		}
+	}
+}
+
+func (m *decisionMaps) deleteNet(p netip.Prefix) {
+	if _, had := m.nets[p]; !had {
+		return
+	}
+	delete(m.nets, p)
+	if m.netBits[p.Bits()]--; m.netBits[p.Bits()] == 0 {
+		delete(m.netBits, p.Bits())
 	}
 }
 
@@ -142,33 +175,31 @@ func (c *DecisionCache) Remove(kind Kind, target string) {
 	defer c.mu.Unlock()
 	switch kind {
 	case Lock:
-		delete(c.locks, detect.AccountKey(target))
+		delete(c.m.locks, detect.AccountKey(target))
 	case RevokeUser:
-		delete(c.revUsers, detect.AccountKey(target))
+		delete(c.m.revUsers, detect.AccountKey(target))
 	case RevokeJTI:
-		delete(c.revJTIs, target)
+		delete(c.m.revJTIs, target)
 	case Block:
 		if p, err := netip.ParsePrefix(target); err == nil {
-			delete(c.nets, p)
+			c.m.deleteNet(p.Masked())
 		} else if a, err := netip.ParseAddr(target); err == nil {
-			delete(c.addrs, a)
+			delete(c.m.addrs, a)
 		}
 	}
 	c.report()
 }
 
-// Replace swaps the whole content for ds (a full resynchronisation).
+// Replace swaps the whole content for ds (a full resynchronisation). The
+// new content is built before the lock is taken.
 func (c *DecisionCache) Replace(ds []Decision) {
+	m := newDecisionMaps()
+	for _, d := range ds {
+		m.set(d)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	clear(c.addrs)
-	clear(c.nets)
-	clear(c.locks)
-	clear(c.revUsers)
-	clear(c.revJTIs)
-	for _, d := range ds {
-		c.setLocked(d)
-	}
+	c.m = m
 	c.report()
 }
 
@@ -176,17 +207,17 @@ func (c *DecisionCache) Replace(ds []Decision) {
 func (c *DecisionCache) Expire(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, d := range c.addrs {
+	for k, d := range c.m.addrs {
 		if !d.Active(now) {
-			delete(c.addrs, k)
+			delete(c.m.addrs, k)
 		}
 	}
-	for k, d := range c.nets {
+	for k, d := range c.m.nets {
 		if !d.Active(now) {
-			delete(c.nets, k)
+			c.m.deleteNet(k)
 		}
 	}
-	for _, m := range []map[string]Decision{c.locks, c.revUsers, c.revJTIs} {
+	for _, m := range []map[string]Decision{c.m.locks, c.m.revUsers, c.m.revJTIs} {
 		for k, d := range m {
 			if !d.Active(now) {
 				delete(m, k)
@@ -199,14 +230,14 @@ func (c *DecisionCache) Expire(now time.Time) {
 // List returns the active decisions, soonest to expire first.
 func (c *DecisionCache) List(now time.Time) []Decision {
 	c.mu.RLock()
-	out := make([]Decision, 0, len(c.addrs)+len(c.nets)+len(c.locks)+len(c.revUsers)+len(c.revJTIs))
-	for _, d := range c.addrs {
+	out := make([]Decision, 0, len(c.m.addrs)+len(c.m.nets)+len(c.m.locks)+len(c.m.revUsers)+len(c.m.revJTIs))
+	for _, d := range c.m.addrs {
 		out = append(out, d)
 	}
-	for _, d := range c.nets {
+	for _, d := range c.m.nets {
 		out = append(out, d)
 	}
-	for _, m := range []map[string]Decision{c.locks, c.revUsers, c.revJTIs} {
+	for _, m := range []map[string]Decision{c.m.locks, c.m.revUsers, c.m.revJTIs} {
 		for _, d := range m {
 			out = append(out, d)
 		}
@@ -235,8 +266,8 @@ func (c *DecisionCache) report() {
 	if c.onSize == nil {
 		return
 	}
-	c.onSize(Block, len(c.addrs)+len(c.nets))
-	c.onSize(Lock, len(c.locks))
-	c.onSize(RevokeUser, len(c.revUsers))
-	c.onSize(RevokeJTI, len(c.revJTIs))
+	c.onSize(Block, len(c.m.addrs)+len(c.m.nets))
+	c.onSize(Lock, len(c.m.locks))
+	c.onSize(RevokeUser, len(c.m.revUsers))
+	c.onSize(RevokeJTI, len(c.m.revJTIs))
 }
