@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -118,6 +120,12 @@ func (c AlertConfig) route() (alert.Route, error) {
 var (
 	alertsPool    = caddy.NewUsagePool()
 	memOutboxPool = caddy.NewUsagePool()
+
+	// alertsLatest is the dispatcher most recently provisioned per outbox
+	// (store): when an older one is destructed, its successor adopts the
+	// queues of the channels it no longer has.
+	alertsLatestMu sync.Mutex
+	alertsLatest   = map[string]*alertState{}
 )
 
 const memOutboxKey = "memory"
@@ -128,14 +136,31 @@ func (memOutbox) Destruct() error { return nil }
 
 // alertState is a running dispatcher and what it owns.
 type alertState struct {
-	d      *alert.Dispatcher
-	client redis.UniversalClient // nil with the memory outbox
+	d        *alert.Dispatcher
+	client   redis.UniversalClient // nil with the memory outbox
+	storeKey string                // which outbox
 }
 
-// Destruct stops the dispatcher (queued alerts stay in the outbox), then
-// releases the outbox.
+// adoptTimeout bounds moving a replaced dispatcher's orphaned queues.
+const adoptTimeout = 5 * time.Second
+
+// Destruct stops the dispatcher (queued alerts stay in the outbox), hands
+// the queues of channels the newest configuration no longer has to its
+// dispatcher, then releases the outbox.
 func (s *alertState) Destruct() error {
 	err := s.d.Close()
+	alertsLatestMu.Lock()
+	succ := alertsLatest[s.storeKey]
+	if succ == s {
+		delete(alertsLatest, s.storeKey)
+		succ = nil
+	}
+	alertsLatestMu.Unlock()
+	if succ != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
+		succ.d.Adopt(ctx, s.d.Channels())
+		cancel()
+	}
 	s.release()
 	return err
 }
@@ -159,19 +184,28 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 	if store.Type == "redis" {
 		outboxStore = store
 	}
+	storeJSON, _ := json.Marshal(outboxStore)
 	keyJSON, _ := json.Marshal(struct {
 		S StoreConfig
 		A []AlertConfig
 	}{outboxStore, cfgs})
 	key := string(keyJSON)
 	val, _, err := alertsPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newAlertState(outboxStore, routes)
+		st, err := newAlertState(outboxStore, routes)
+		if st != nil {
+			st.storeKey = string(storeJSON)
+		}
+		return st, err
 	})
 	if err != nil {
 		return fmt.Errorf("vigil alerts: %w", err)
 	}
+	st := val.(*alertState)
+	alertsLatestMu.Lock()
+	alertsLatest[st.storeKey] = st
+	alertsLatestMu.Unlock()
 	a.alertsKey = key
-	a.alerts = val.(*alertState).d
+	a.alerts = st.d
 	return nil
 }
 

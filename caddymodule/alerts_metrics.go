@@ -22,7 +22,7 @@ var (
 	alertsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "alerts_dropped_total",
 		Help: "Alerts not sent, by channel type and reason: duplicate and throttled (counted in a digest), " +
-			"queue_full, expired (max_age), rejected (4xx), gone (410), disabled, outbox_unavailable, shutdown.",
+			"queue_full, expired (max_age), rejected (4xx), gone (410), disabled, outbox_unavailable, shutdown, orphaned.",
 	}, []string{"channel", "reason"})
 	alertQueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "vigil", Name: "alert_queue_depth",

@@ -85,3 +85,14 @@ func TestEventNames(t *testing.T) {
 	var em *eventEmitter
 	em.emit(e) // no events app: a no-op, not a panic
 }
+
+// TestAlertBracesArePlaceholders: every {…} in a value is a placeholder
+// (an unknown one becomes empty); \{ and \} are literal braces, as the
+// README says.
+func TestAlertBracesArePlaceholders(t *testing.T) {
+	t.Setenv("VIGIL_TEST_PW", "s3cret")
+	c := AlertConfig{Type: "email", Password: `a\{b\}c{env.VIGIL_TEST_PW}{nope}`}.resolved()
+	if c.Password != "a{b}cs3cret" {
+		t.Fatalf("password resolved to %q", c.Password)
+	}
+}

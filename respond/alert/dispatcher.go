@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,9 +40,17 @@ type Options struct {
 	// restart) is noticed. Default 1s.
 	Poll time.Duration
 	// Queue bounds the events waiting for the router. Default 4096.
-	Queue  int
-	Hooks  Hooks
-	Logger *slog.Logger
+	Queue int
+	// ShutdownTimeout bounds how long Close spends queueing what was
+	// submitted (and the open digests) when the outbox is slow or down;
+	// what is left is counted as dropped "shutdown". Default 5s.
+	ShutdownTimeout time.Duration
+	// LeaseSlack is how much longer than one attempt's timeout a job is
+	// leased; default 30s. A job whose lease is not at least one attempt
+	// plus half the slack away is handed back instead of sent.
+	LeaseSlack time.Duration
+	Hooks      Hooks
+	Logger     *slog.Logger
 }
 
 // Dispatcher turns events into alerts: Submit is cheap and never blocks;
@@ -62,6 +71,11 @@ type Dispatcher struct {
 	workers sync.WaitGroup
 	once    sync.Once
 	pending []pendingPut // router only: puts the outbox refused (Redis down)
+	// router only: when to offer the pending puts again, and how long the
+	// last wait was
+	pendingAt      time.Time
+	pendingBackoff time.Duration
+	drainBy        time.Time // router only: set on Close
 }
 
 type route struct {
@@ -80,10 +94,11 @@ type pendingPut struct {
 }
 
 const (
-	maxPending = 1000
-	leaseBatch = 16
-	leaseSlack = 30 * time.Second // beyond the attempt timeout
-	opTimeout  = 2 * time.Second  // one outbox operation
+	maxPending      = 1000
+	leaseBatch      = 16
+	opTimeout       = 2 * time.Second // one outbox operation
+	maxPendingRetry = 4 * time.Second // longest wait between offers of the held puts
+	queueTTLMargin  = time.Hour       // a queue outlives its newest job's max_age by this
 )
 
 // New validates the routes and starts the router and the workers. Close
@@ -99,6 +114,8 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
 	}
+	opts.ShutdownTimeout = orDur(opts.ShutdownTimeout, 5*time.Second)
+	opts.LeaseSlack = orDur(opts.LeaseSlack, 30*time.Second)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -141,18 +158,14 @@ func (d *Dispatcher) Submit(e detect.Event) {
 	select {
 	case d.in <- e:
 	default:
-		a := Alert{Event: detect.Event{Type: e.Type, Severity: e.Severity}}
-		for _, r := range d.routes {
-			if r.Policy.match(a) {
-				d.dropped(r, "queue_full")
-			}
-		}
+		d.dropEvent(e, "queue_full")
 	}
 }
 
 // Close stops taking events, queues what was submitted and the open
-// digests, then stops the workers. Jobs being sent are put back to be sent
-// again by the next dispatcher (same outbox) at once.
+// digests (for at most ShutdownTimeout; the rest is counted as dropped
+// "shutdown"), then stops the workers. Jobs being sent are put back to be
+// sent again by the next dispatcher (same outbox) at once.
 func (d *Dispatcher) Close() error {
 	if d == nil {
 		return nil
@@ -177,23 +190,62 @@ func (d *Dispatcher) runRouter() {
 			d.route(e)
 		case now := <-tick.C:
 			d.closeWindows(now, false)
-			d.retryPending()
+			if !now.Before(d.pendingAt) {
+				d.retryPending()
+			}
 		case <-d.stop:
-		drain:
-			for {
-				select {
-				case e := <-d.in:
-					d.route(e)
-				default:
-					break drain
-				}
-			}
-			d.closeWindows(time.Now(), true)
-			d.retryPending()
-			for _, p := range d.pending {
-				d.dropped(p.r, "shutdown")
-			}
+			d.drain()
 			return
+		}
+	}
+}
+
+// drain queues what was submitted and the open digests within
+// ShutdownTimeout; the rest is counted as dropped "shutdown".
+func (d *Dispatcher) drain() {
+	d.drainBy = time.Now().Add(d.opts.ShutdownTimeout)
+	for {
+		select {
+		case e := <-d.in:
+			if d.late() {
+				d.dropEvent(e, "shutdown")
+				continue
+			}
+			d.route(e)
+			continue
+		default:
+		}
+		break
+	}
+	d.closeWindows(time.Now(), true)
+	d.retryPending()
+	for _, p := range d.pending {
+		d.dropped(p.r, "shutdown")
+	}
+	d.pending = nil
+}
+
+// late reports whether the shutdown deadline passed.
+func (d *Dispatcher) late() bool {
+	return !d.drainBy.IsZero() && !time.Now().Before(d.drainBy)
+}
+
+// opCtx bounds one outbox operation of the router (and the shutdown).
+func (d *Dispatcher) opCtx() (context.Context, context.CancelFunc) {
+	dl := time.Now().Add(opTimeout)
+	if !d.drainBy.IsZero() && d.drainBy.Before(dl) {
+		dl = d.drainBy
+	}
+	return context.WithDeadline(context.Background(), dl)
+}
+
+// dropEvent counts an event that will not be routed on every channel that
+// wanted it.
+func (d *Dispatcher) dropEvent(e detect.Event, reason string) {
+	a := Alert{Event: detect.Event{Type: e.Type, Severity: e.Severity}}
+	for _, r := range d.routes {
+		if r.Policy.match(a) {
+			d.dropped(r, reason)
 		}
 	}
 }
@@ -220,8 +272,10 @@ func (d *Dispatcher) route(e detect.Event) {
 			d.dropped(r, "disabled")
 			continue
 		}
-		if r.Policy.DedupWindow > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		// while the outbox is known to be down (puts are held) or the
+		// shutdown deadline passed, do not wait for it: fail open
+		if r.Policy.DedupWindow > 0 && len(d.pending) == 0 && !d.late() {
+			ctx, cancel := d.opCtx()
 			first, err := d.opts.Outbox.FirstSeen(ctx, r.id, a.DedupKey+"/"+a.Severity.String(), r.Policy.DedupWindow)
 			cancel()
 			if err != nil {
@@ -256,19 +310,30 @@ func (d *Dispatcher) closeWindows(now time.Time, all bool) {
 }
 
 func (d *Dispatcher) enqueue(r *route, j Job) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	ok, err := d.opts.Outbox.Put(ctx, r.id, j, r.Policy.MaxQueue)
+	switch {
+	case d.late():
+		d.dropped(r, "shutdown")
+	case len(d.pending) > 0:
+		// the outbox is down: keep the order, wait for retryPending
+		d.hold(r, j)
+	default:
+		if err := d.put(r, j); err != nil {
+			d.log.Warn("alert outbox unavailable; holding alerts in memory", "error", err)
+			d.hold(r, j)
+			d.pendingBackoff = 0
+			d.pendingAt = time.Now().Add(d.nextPendingWait())
+		}
+	}
+}
+
+// put offers one job to the outbox; an error means it was not queued.
+func (d *Dispatcher) put(r *route, j Job) error {
+	ctx, cancel := d.opCtx()
+	ok, err := d.opts.Outbox.Put(ctx, r.id, j, r.Policy.MaxQueue, queueTTL(r.Policy))
 	cancel()
 	switch {
 	case err != nil:
-		if len(d.pending) >= maxPending {
-			d.dropped(r, "outbox_unavailable")
-			return
-		}
-		if len(d.pending) == 0 {
-			d.log.Warn("alert outbox unavailable; holding alerts in memory", "error", err)
-		}
-		d.pending = append(d.pending, pendingPut{r, j})
+		return err
 	case !ok:
 		d.dropped(r, "queue_full")
 	default:
@@ -279,28 +344,50 @@ func (d *Dispatcher) enqueue(r *route, j Job) {
 		default:
 		}
 	}
+	return nil
 }
 
-// retryPending offers the held puts to the outbox again.
-func (d *Dispatcher) retryPending() {
-	if len(d.pending) == 0 {
+// queueTTL is how long a channel's queue outlives its last put or retry.
+func queueTTL(p Policy) time.Duration {
+	return p.MaxAge + p.Timeout + queueTTLMargin
+}
+
+func (d *Dispatcher) hold(r *route, j Job) {
+	if len(d.pending) >= maxPending {
+		d.dropped(r, "outbox_unavailable")
 		return
 	}
-	held := d.pending
-	d.pending = nil
-	for i, p := range held {
-		d.enqueue(p.r, p.j)
-		if len(d.pending) > 0 { // still down: keep the rest in order
-			d.pending = append(d.pending, held[i+1:]...)
+	d.pending = append(d.pending, pendingPut{r, j})
+}
+
+// nextPendingWait doubles the wait between offers of the held puts, from a
+// tick up to maxPendingRetry.
+func (d *Dispatcher) nextPendingWait() time.Duration {
+	d.pendingBackoff = min(max(2*d.pendingBackoff, d.tickEvery()), maxPendingRetry)
+	return d.pendingBackoff
+}
+
+// retryPending offers the held puts to the outbox again, in order, and
+// stops at the first failure (one outbox timeout per offer, not per job).
+func (d *Dispatcher) retryPending() {
+	for len(d.pending) > 0 {
+		if d.late() {
 			return
 		}
+		p := d.pending[0]
+		if err := d.put(p.r, p.j); err != nil {
+			d.pendingAt = time.Now().Add(d.nextPendingWait())
+			return
+		}
+		d.pending[0] = pendingPut{}
+		d.pending = d.pending[1:]
 	}
+	d.pending = nil
+	d.pendingBackoff = 0
 }
 
 func (d *Dispatcher) dropped(r *route, reason string) {
-	if d.opts.Hooks.Dropped != nil {
-		d.opts.Hooks.Dropped(r.Sender.Kind(), reason)
-	}
+	d.droppedKind(r.Sender.Kind(), reason)
 }
 
 // reportDepth sums the depth of the channels of r's kind.
@@ -315,4 +402,101 @@ func (d *Dispatcher) reportDepth(r *route) {
 		}
 	}
 	d.opts.Hooks.Depth(r.Sender.Kind(), int(n))
+}
+
+// Channels lists the outbox channel IDs of the dispatcher's routes.
+func (d *Dispatcher) Channels() []string {
+	if d == nil {
+		return nil
+	}
+	ids := make([]string, len(d.routes))
+	for i, r := range d.routes {
+		ids[i] = r.id
+	}
+	return ids
+}
+
+// Adopt takes over the queues of channels a replaced dispatcher (on the
+// same outbox) had and this one lacks — a changed URL, key or recipient
+// list, or a removed channel — so that their alerts are not stranded: they
+// move to this dispatcher's channel of the same kind if it has exactly one;
+// otherwise they are counted as dropped "orphaned" and logged. Call it
+// after the old dispatcher is closed.
+func (d *Dispatcher) Adopt(ctx context.Context, old []string) {
+	if d == nil {
+		return
+	}
+	mine := map[string]bool{}
+	for _, r := range d.routes {
+		mine[r.id] = true
+	}
+	for _, ch := range old {
+		if mine[ch] {
+			continue
+		}
+		kind := ch
+		if i := strings.LastIndexByte(ch, '-'); i > 0 {
+			kind = ch[:i]
+		}
+		jobs, err := d.opts.Outbox.Take(ctx, ch)
+		if err != nil {
+			d.log.Warn("alert outbox: cannot take over the queue of a removed channel; it expires after max_age",
+				"kind", kind, "error", err)
+			continue
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		var to *route
+		for _, r := range d.routes {
+			if r.Sender.Kind() == kind && d.countKind(kind) == 1 {
+				to = r
+			}
+		}
+		if to == nil {
+			for range jobs {
+				d.droppedKind(kind, "orphaned")
+			}
+			d.log.Error("alerts queued for a channel that is no longer configured were dropped",
+				"kind", kind, "count", len(jobs))
+			continue
+		}
+		moved := 0
+		for _, j := range jobs {
+			j.Due, j.Lease = time.Now(), time.Time{}
+			ok, err := d.opts.Outbox.Put(ctx, to.id, j, to.Policy.MaxQueue, queueTTL(to.Policy))
+			switch {
+			case err != nil:
+				d.droppedKind(kind, "outbox_unavailable")
+			case !ok:
+				d.droppedKind(kind, "queue_full")
+			default:
+				moved++
+				to.depth.Add(1)
+			}
+		}
+		d.reportDepth(to)
+		select {
+		case to.wake <- struct{}{}:
+		default:
+		}
+		d.log.Warn("alerts queued for a channel that is no longer configured moved to the new one",
+			"kind", kind, "channel", to.label, "count", moved, "of", len(jobs))
+	}
+}
+
+func (d *Dispatcher) countKind(kind string) int {
+	n := 0
+	for _, r := range d.routes {
+		if r.Sender.Kind() == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *Dispatcher) droppedKind(kind, reason string) {
+	if d.opts.Hooks.Dropped != nil {
+		d.opts.Hooks.Dropped(kind, reason)
+	}
 }

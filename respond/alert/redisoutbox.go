@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -38,7 +39,8 @@ func (r *RedisOutbox) keys(ch string) []string {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// putScript adds or replaces a job unless the queue is full.
+// putScript adds or replaces a job unless the queue is full, and (ARGV[5]
+// > 0) makes the channel's keys expire that many ms later.
 var putScript = redis.NewScript(`
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and tonumber(ARGV[4]) > 0
    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
@@ -46,6 +48,10 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and tonumber(ARGV[4]) > 0
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+if tonumber(ARGV[5]) > 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[5])
+	redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
 return 1`)
 
 // leaseScript takes the due jobs and pushes their due time to the lease
@@ -64,13 +70,56 @@ for _, id in ipairs(ids) do
 end
 return out`)
 
+// ackScript removes a job if the caller still holds its lease (ARGV[2]:
+// the lease end in ms, "" for no condition).
+var ackScript = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and ARGV[2] ~= '' and tonumber(s) ~= tonumber(ARGV[2]) then
+	return 0
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1`)
+
+// retryScript reschedules a job the caller still holds; a job that is gone
+// (acknowledged by another holder) stays gone.
+var retryScript = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s == false or (ARGV[4] ~= '' and tonumber(s) ~= tonumber(ARGV[4])) then
+	return 0
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+	redis.call('ZREM', KEYS[1], ARGV[1])
+	return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+if tonumber(ARGV[5]) > 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[5])
+	redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return 1`)
+
+// takeScript removes a channel's queue and returns its jobs.
+var takeScript = redis.NewScript(`
+local jobs = redis.call('HVALS', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return jobs`)
+
+func leaseArg(j Job) string {
+	if j.Lease.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(ms(j.Lease), 10)
+}
+
 // Put implements Outbox.
-func (r *RedisOutbox) Put(ctx context.Context, ch string, j Job, maxQueue int) (bool, error) {
+func (r *RedisOutbox) Put(ctx context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (bool, error) {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return false, fmt.Errorf("encoding alert job: %w", err)
 	}
-	n, err := putScript.Run(ctx, r.client, r.keys(ch), j.ID, b, ms(j.Due), maxQueue).Int()
+	n, err := putScript.Run(ctx, r.client, r.keys(ch), j.ID, b, ms(j.Due), maxQueue, ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("outbox put: %w", err)
 	}
@@ -89,42 +138,50 @@ func (r *RedisOutbox) Lease(ctx context.Context, ch string, now, until time.Time
 		if err := json.Unmarshal([]byte(s), &j); err != nil {
 			return jobs, fmt.Errorf("outbox lease: decoding a job: %w", err)
 		}
-		j.Due = until
+		j.Due, j.Lease = until, until
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
 }
 
 // Ack implements Outbox.
-func (r *RedisOutbox) Ack(ctx context.Context, ch, id string) error {
-	k := r.keys(ch)
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, k[0], id)
-		p.HDel(ctx, k[1], id)
-		return nil
-	})
-	if err != nil {
+func (r *RedisOutbox) Ack(ctx context.Context, ch string, j Job) error {
+	if err := ackScript.Run(ctx, r.client, r.keys(ch), j.ID, leaseArg(j)).Err(); err != nil {
 		return fmt.Errorf("outbox ack: %w", err)
 	}
 	return nil
 }
 
 // Retry implements Outbox.
-func (r *RedisOutbox) Retry(ctx context.Context, ch string, j Job) error {
+func (r *RedisOutbox) Retry(ctx context.Context, ch string, j Job, ttl time.Duration) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("encoding alert job: %w", err)
 	}
-	k := r.keys(ch)
-	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k[1], j.ID, b)
-		p.ZAdd(ctx, k[0], redis.Z{Score: float64(ms(j.Due)), Member: j.ID})
-		return nil
-	})
-	if err != nil {
+	if err := retryScript.Run(ctx, r.client, r.keys(ch), j.ID, b, ms(j.Due), leaseArg(j), ttl.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("outbox retry: %w", err)
 	}
 	return nil
+}
+
+// Take implements Outbox.
+func (r *RedisOutbox) Take(ctx context.Context, ch string) ([]Job, error) {
+	raw, err := takeScript.Run(ctx, r.client, r.keys(ch)).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("outbox take: %w", err)
+	}
+	now := time.Now()
+	jobs := make([]Job, 0, len(raw))
+	for _, s := range raw {
+		var j Job
+		if err := json.Unmarshal([]byte(s), &j); err != nil {
+			continue // unreadable: nothing to deliver
+		}
+		j.Due = now
+		jobs = append(jobs, j)
+	}
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Queued.Before(jobs[b].Queued) })
+	return jobs, nil
 }
 
 // Next implements Outbox.

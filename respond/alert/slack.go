@@ -40,6 +40,20 @@ func slackEscape(s string) string {
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
+// slackNeutral additionally breaks what Slack parses in plain message text
+// (the top-level fallback has no verbatim switch): a word joiner (U+2060,
+// invisible) after "@" and "#" keeps @channel, @here, @user and #channel
+// from becoming mentions or links, and one inside "://" keeps a URL from
+// being linked.
+var slackNeutral = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"@", "@\u2060", "#", "#\u2060", "://", ":\u2060//")
+
+// mrkdwn is a text object whose text Slack shows as given: verbatim stops
+// it from turning bare URLs, #channel and @mentions into links.
+func mrkdwn(text string) map[string]any {
+	return map[string]any{"type": "mrkdwn", "text": text, "verbatim": true}
+}
+
 // Block Kit limits: a field's text 2000, a section's text 3000, a header 150.
 const (
 	slackFieldMax   = 2000
@@ -47,11 +61,12 @@ const (
 )
 
 // SlackMessage renders the alert as a Slack message. Every piece of text
-// that could come from a request (user, site, city, details) is escaped.
+// that could come from a request (user, site, city, details) is escaped and
+// sits in a verbatim text object, or (the fallback) is neutralised.
 func SlackMessage(a Alert) map[string]any {
 	type obj = map[string]any
 	field := func(name, value string) obj {
-		return obj{"type": "mrkdwn", "text": cut("*"+name+"*\n"+slackEscape(value), slackFieldMax)}
+		return mrkdwn(cut("*"+name+"*\n"+slackEscape(value), slackFieldMax))
 	}
 	fields := []any{field("Severity", a.Severity.String()), field("Type", string(a.Type))}
 	if a.User != "" {
@@ -73,16 +88,16 @@ func SlackMessage(a Alert) map[string]any {
 		obj{"type": "section", "fields": fields},
 	}
 	if d := detailLines(a.Details); d != "" {
-		blocks = append(blocks, obj{"type": "section", "text": obj{"type": "mrkdwn", "text": cut(slackEscape(d), slackSectionMax)}})
+		blocks = append(blocks, obj{"type": "section", "text": mrkdwn(cut(slackEscape(d), slackSectionMax))})
 	}
 	blocks = append(blocks, obj{"type": "context", "elements": []any{
-		obj{"type": "mrkdwn", "text": slackEscape("Vigil alert " + a.ID + " · dedup " + a.DedupKey)},
+		mrkdwn(slackEscape("Vigil alert " + a.ID + " · dedup " + a.DedupKey)),
 	}})
 	return obj{
-		"text":   cut(slackEscape("Vigil: "+a.Summary()), slackSectionMax),
+		"text":   cut(slackNeutral.Replace("Vigil: "+a.Summary()), slackSectionMax),
 		"blocks": blocks,
 		// never let Slack turn URLs or names in our text into links/mentions
-		"unfurl_links": false, "unfurl_media": false,
+		"unfurl_links": false, "unfurl_media": false, "parse": "none", "link_names": false,
 	}
 }
 

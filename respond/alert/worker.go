@@ -17,7 +17,7 @@ func (d *Dispatcher) runWorker(r *route) {
 		}
 		now := time.Now()
 		ctx, cancel := context.WithTimeout(d.base, opTimeout)
-		jobs, err := d.opts.Outbox.Lease(ctx, r.id, now, now.Add(r.Policy.Timeout+leaseSlack), leaseBatch)
+		jobs, err := d.opts.Outbox.Lease(ctx, r.id, now, now.Add(r.Policy.Timeout+d.opts.LeaseSlack), leaseBatch)
 		cancel()
 		if err != nil {
 			if errPause == 0 {
@@ -30,14 +30,23 @@ func (d *Dispatcher) runWorker(r *route) {
 			continue
 		}
 		errPause = 0
+		more := len(jobs) == leaseBatch
 		for i, j := range jobs {
 			if d.base.Err() != nil {
 				d.release(r, jobs[i:])
 				return
 			}
+			// start an attempt only if it (and filing its outcome) ends
+			// well inside the lease; otherwise another instance may lease
+			// the job meanwhile and send it too
+			if time.Now().Add(r.Policy.Timeout + d.opts.LeaseSlack/2).After(j.Lease) {
+				d.release(r, jobs[i:])
+				more = true
+				break
+			}
 			d.deliver(r, j)
 		}
-		if len(jobs) == leaseBatch {
+		if more {
 			continue
 		}
 		wait := d.opts.Poll
@@ -80,7 +89,8 @@ func (d *Dispatcher) deliver(r *route, j Job) {
 		d.dropped(r, "disabled")
 		return
 	}
-	if now.Sub(j.Queued) > r.Policy.MaxAge {
+	// the last retry is due at max_age; allow it one attempt and a poll
+	if now.Sub(j.Queued) > r.Policy.MaxAge+r.Policy.Timeout+d.opts.Poll {
 		d.giveUp(r, j, "expired", "alert older than max_age given up", nil)
 		return
 	}
@@ -115,16 +125,19 @@ func (d *Dispatcher) deliver(r *route, j Job) {
 		d.giveUp(r, j, "rejected", "alert refused by the receiver; not retried", err)
 	default:
 		j.Attempts++
-		delay := max(backoff(d.opts.Schedule, j.Attempts), de.RetryAfter)
-		if now.Add(delay).Sub(j.Queued) > r.Policy.MaxAge {
+		// retry until max_age: the last attempt is due at max_age at the
+		// latest; a Retry-After that does not fit any more ends it
+		left := r.Policy.MaxAge - time.Since(j.Queued)
+		if left <= 0 || de.RetryAfter > left {
 			d.giveUp(r, j, "expired", "alert delivery failed until max_age; given up", err)
 			return
 		}
+		delay := min(max(backoff(d.opts.Schedule, j.Attempts), de.RetryAfter), left)
 		j.Due = time.Now().Add(delay)
 		d.log.Warn("alert delivery failed; will retry", "channel", r.label, "alert_id", j.ID,
 			"attempt", j.Attempts, "retry_in", delay.Round(time.Millisecond).String(), "error", err)
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		if err := d.opts.Outbox.Retry(ctx, r.id, j); err != nil {
+		if err := d.opts.Outbox.Retry(ctx, r.id, j, queueTTL(r.Policy)); err != nil {
 			// the lease runs out and the job comes back anyway
 			d.log.Warn("alert outbox: rescheduling failed", "channel", r.label, "error", err)
 		}
@@ -145,19 +158,23 @@ func (d *Dispatcher) giveUp(r *route, j Job, reason, msg string, err error) {
 func (d *Dispatcher) ack(r *route, j Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if err := d.opts.Outbox.Ack(ctx, r.id, j.ID); err != nil {
+	if err := d.opts.Outbox.Ack(ctx, r.id, j); err != nil {
 		// the job will be leased and sent again: at-least-once
 		d.log.Warn("alert outbox: removing a delivered alert failed", "channel", r.label, "error", err)
 	}
 	r.depth.Add(-1)
 }
 
-// release makes leased jobs due now, for the next dispatcher on the outbox.
+// release makes leased jobs (still held) due now, for this or the next
+// dispatcher on the outbox. One timeout bounds the lot: if the outbox does
+// not answer, the leases run out and the jobs come back anyway.
 func (d *Dispatcher) release(r *route, jobs []Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
 	for _, j := range jobs {
 		j.Due = time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		_ = d.opts.Outbox.Retry(ctx, r.id, j)
-		cancel()
+		if d.opts.Outbox.Retry(ctx, r.id, j, queueTTL(r.Policy)) != nil {
+			return
+		}
 	}
 }
