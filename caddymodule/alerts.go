@@ -210,7 +210,8 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 }
 
 func newAlertState(store StoreConfig, routes []alert.Route) (*alertState, error) {
-	opts := alert.Options{Routes: routes, Hooks: alertHooks(), Logger: alertLogger()}
+	// started by App.Start, so `caddy validate` never delivers
+	opts := alert.Options{Routes: routes, Hooks: alertHooks(), Logger: alertLogger(), Deferred: true}
 	st := &alertState{}
 	if store.Type == "redis" {
 		client, err := redisOptions(store, 0).Client()

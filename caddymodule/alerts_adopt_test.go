@@ -44,6 +44,7 @@ func TestAlertsFollowChangedChannel(t *testing.T) {
 		if err := old.provisionAlerts(store); err != nil {
 			t.Fatal(err)
 		}
+		old.alerts.Start() // as App.Start does
 		f0 := failed()
 		e := detect.NewEvent(detect.AccountLocked, time.Now())
 		e.User, e.IP = "alice", "203.0.113.7"
@@ -57,6 +58,7 @@ func TestAlertsFollowChangedChannel(t *testing.T) {
 	if err := changed.provisionAlerts(store); err != nil {
 		t.Fatal(err)
 	}
+	changed.alerts.Start() // as App.Start does
 	defer changed.cleanupAlerts()
 	if err := old.cleanupAlerts(); err != nil { // the reload finishes
 		t.Fatal(err)
@@ -73,6 +75,7 @@ func TestAlertsFollowChangedChannel(t *testing.T) {
 	if err := two.provisionAlerts(store); err != nil {
 		t.Fatal(err)
 	}
+	two.alerts.Start() // as App.Start does
 	defer two.cleanupAlerts()
 	if err := old2.cleanupAlerts(); err != nil {
 		t.Fatal(err)

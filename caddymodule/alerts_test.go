@@ -41,6 +41,7 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	if err := old.provisionAlerts(store); err != nil {
 		t.Fatal(err)
 	}
+	old.alerts.Start() // as App.Start does
 	e := detect.NewEvent(detect.AccountLocked, time.Now())
 	e.User, e.IP = "alice", "203.0.113.7"
 	old.alerts.Submit(e)
@@ -50,6 +51,7 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	if err := changed.provisionAlerts(store); err != nil {
 		t.Fatal(err)
 	}
+	changed.alerts.Start() // as App.Start does
 	defer changed.cleanupAlerts()
 	if changed.alerts == old.alerts {
 		t.Fatal("a changed alert config reused the old dispatcher")
@@ -63,6 +65,7 @@ func TestAlertsSurviveConfigChange(t *testing.T) {
 	if err := same.provisionAlerts(store); err != nil {
 		t.Fatal(err)
 	}
+	same.alerts.Start() // as App.Start does
 	defer same.cleanupAlerts()
 	if same.alerts != changed.alerts {
 		t.Fatal("an unchanged alert config started a new dispatcher")

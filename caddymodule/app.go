@@ -163,8 +163,13 @@ func (a *App) storeConfig() StoreConfig {
 	return s
 }
 
-// Start implements caddy.App; the shared state is already running.
-func (a *App) Start() error { return nil }
+// Start starts alert delivery (the rest of the shared state runs from
+// Provision on). A config that is only validated is never started, so it
+// never delivers alerts queued by a running gateway.
+func (a *App) Start() error {
+	a.alerts.Start()
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }

@@ -186,3 +186,20 @@ func TestUnreachableGivesUpAfterMaxAge(t *testing.T) {
 		return atLeast(2)(c.get(c.dropped, "webhook/expired"))
 	})
 }
+
+// TestDeferredStart: a deferred dispatcher (a configuration only being
+// validated) keeps what it is given and sends nothing until Start.
+func TestDeferredStart(t *testing.T) {
+	rc := newReceiver(t)
+	d, err := New(Options{Routes: []Route{{Sender: webhook(t, rc.url())}}, Schedule: fastSchedule, Deferred: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	d.Submit(event(detect.AccountLocked, "alice", "203.0.113.7"))
+	if n := len(d.in); n != 1 {
+		t.Fatalf("a deferred dispatcher routed the event (queue %d, want 1 waiting)", n)
+	}
+	d.Start()
+	poll.Until(t, 5*time.Second, "delivered after Start", func() (bool, string) { return len(rc.requests()) == 1, "" })
+}

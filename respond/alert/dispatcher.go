@@ -45,6 +45,9 @@ type Options struct {
 	// submitted (and the open digests) when the outbox is slow or down;
 	// what is left is counted as dropped "shutdown". Default 5s.
 	ShutdownTimeout time.Duration
+	// Deferred leaves the router and the workers stopped until Start, so a
+	// configuration that is only validated never delivers anything.
+	Deferred bool
 	// LeaseSlack is how much longer than one attempt's timeout a job is
 	// leased; default 30s. A job whose lease is not at least one attempt
 	// plus half the slack away is handed back instead of sent.
@@ -70,6 +73,7 @@ type Dispatcher struct {
 	router  sync.WaitGroup
 	workers sync.WaitGroup
 	once    sync.Once
+	started sync.Once
 	pending []pendingPut // router only: puts the outbox refused (Redis down)
 	// router only: when to offer the pending puts again, and how long the
 	// last wait was
@@ -139,13 +143,26 @@ func New(opts Options) (*Dispatcher, error) {
 		d.minSev = min(d.minSev, r.Policy.MinSeverity)
 		d.routes = append(d.routes, r)
 	}
-	d.router.Add(1)
-	go d.runRouter()
-	for _, r := range d.routes {
-		d.workers.Add(1)
-		go d.runWorker(r)
+	if !opts.Deferred {
+		d.Start()
 	}
 	return d, nil
+}
+
+// Start runs the router and one worker per channel (once; never after
+// Close). Events submitted before it wait in the queue.
+func (d *Dispatcher) Start() {
+	if d == nil || d.closed.Load() {
+		return
+	}
+	d.started.Do(func() {
+		d.router.Add(1)
+		go d.runRouter()
+		for _, r := range d.routes {
+			d.workers.Add(1)
+			go d.runWorker(r)
+		}
+	})
 }
 
 // Submit hands an event over for alerting. It never blocks: an event below
