@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,7 +111,9 @@ func start(t *testing.T, opts Options) *Dispatcher {
 	if opts.Poll == 0 {
 		opts.Poll = 50 * time.Millisecond
 	}
-	opts.Logger = testLogger()
+	if opts.Logger == nil {
+		opts.Logger = testLogger()
+	}
 	d, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -160,4 +163,33 @@ func settle(t *testing.T, d *Dispatcher) {
 		}
 		return true, ""
 	})
+}
+
+// logRecorder keeps the messages a dispatcher logs, so a test can wait for
+// what the dispatcher noticed instead of sleeping.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+
+// logged reports whether msg was logged, and what was.
+func (l *logRecorder) logged(msg string) (bool, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.msgs {
+		if m == msg {
+			return true, ""
+		}
+	}
+	return false, strings.Join(l.msgs, "; ")
 }

@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,8 @@ func TestRedisDownThenBack(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	rc := newReceiver(t)
 	c := newCounts()
-	d := start(t, Options{Outbox: NewRedisOutbox(client, "vigil:"), Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{Throttle: -1}}}, Hooks: c.hooks()})
+	logs := &logRecorder{}
+	d := start(t, Options{Outbox: NewRedisOutbox(client, "vigil:"), Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{Throttle: -1}}}, Hooks: c.hooks(), Logger: slog.New(logs)})
 	srv.Stop()
 	var ids []string
 	for i := range 3 {
@@ -98,7 +100,9 @@ func TestRedisDownThenBack(t *testing.T) {
 		ids = append(ids, e.ID)
 		d.Submit(e)
 	}
-	time.Sleep(300 * time.Millisecond) // let the router find Redis gone
+	poll.Until(t, 10*time.Second, "the router holds alerts while Redis is down", func() (bool, string) {
+		return logs.logged("alert outbox unavailable; holding alerts in memory")
+	})
 	if n := len(rc.requests()); n != 0 {
 		t.Fatalf("%d alerts delivered without the outbox", n)
 	}
