@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -42,13 +41,7 @@ func TestAlertCaddyfileErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := "{\n\tvigil {\n" + c.global + "\n\t}\n}\n:8080 {\n\trespond 200\n}\n"
-			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), map[string]any{"filename": "Caddyfile"})
-			if err == nil {
-				t.Fatalf("no error for:\n%s", in)
-			}
-			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %q should contain %q and a file:line", err, c.want)
-			}
+			wantAdaptError(t, in, c.want)
 		})
 	}
 }

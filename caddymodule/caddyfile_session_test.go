@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // TestSessionAdaptErrors: bad session, restrict, honeypot and probe options
@@ -44,13 +42,7 @@ func TestSessionAdaptErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := ":8080 {\n" + c.site + "\n}\n"
-			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), map[string]any{"filename": "Caddyfile"})
-			if err == nil {
-				t.Fatalf("no error for:\n%s", in)
-			}
-			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %q should contain %q and a file:line", err, c.want)
-			}
+			wantAdaptError(t, in, c.want)
 		})
 	}
 }

@@ -94,14 +94,21 @@ func TestAdaptErrors(t *testing.T) {
 				in = "{\n" + c.global + "\n}\n"
 			}
 			in += ":8080 {\n" + c.site + "\n}\n"
-			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), map[string]any{"filename": "Caddyfile"})
-			if err == nil {
-				t.Fatalf("no error for:\n%s", in)
-			}
-			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Fatalf("error %q should contain %q and a file:line", err, c.want)
-			}
+			wantAdaptError(t, in, c.want)
 		})
+	}
+}
+
+// wantAdaptError adapts a Caddyfile that must be refused, with a message
+// that contains want and names the file and line.
+func wantAdaptError(t *testing.T, in, want string) {
+	t.Helper()
+	_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), map[string]any{"filename": "Caddyfile"})
+	if err == nil {
+		t.Fatalf("no error for:\n%s", in)
+	}
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Caddyfile:") {
+		t.Fatalf("error %q should contain %q and a file:line", err, want)
 	}
 }
 
