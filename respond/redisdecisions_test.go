@@ -161,9 +161,7 @@ func TestRedisDecisionsResyncSweepsExpired(t *testing.T) {
 }
 
 func TestRedisDecisionsFailOpenReplays(t *testing.T) {
-	srv := redistest.StartServer(t, 0)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1, ReadTimeout: 500 * time.Millisecond})
-	defer client.Close()
+	srv, client := redistest.Private(t)
 	var h hookCounts
 	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
 	rd, cache := newTestDecisions(t, client, prefix, h.hooks())

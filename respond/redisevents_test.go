@@ -188,9 +188,7 @@ func TestRedisEventsRetention(t *testing.T) {
 }
 
 func TestRedisEventsQueuedWhileDown(t *testing.T) {
-	srv := redistest.StartServer(t, 0)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1, ReadTimeout: 500 * time.Millisecond})
-	defer client.Close()
+	srv, client := redistest.Private(t)
 	var h hookCounts
 	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
 	ev := NewRedisEvents(client, prefix, 0, 0, h.hooks())

@@ -152,3 +152,13 @@ func DeleteKeys(c redis.UniversalClient, prefix string) {
 		c.Del(ctx, iter.Val())
 	}
 }
+
+// Private starts a redis-server of the test's own, which the test may kill
+// and restart, and a client that gives up quickly while it is down.
+func Private(tb testing.TB) (*Server, *redis.Client) {
+	tb.Helper()
+	srv := StartServer(tb, 0)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialerRetries: 1, ReadTimeout: 500 * time.Millisecond})
+	tb.Cleanup(func() { _ = client.Close() })
+	return srv, client
+}

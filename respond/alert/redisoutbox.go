@@ -39,20 +39,25 @@ func (r *RedisOutbox) keys(ch string) []string {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// putScript adds or replaces a job unless the queue is full, and (ARGV[5]
+// storeJobLua stores job ARGV[2] as ARGV[1], due at ARGV[3], and (ARGV[5]
 // > 0) makes the channel's keys expire that many ms later.
-var putScript = redis.NewScript(`
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and tonumber(ARGV[4]) > 0
-   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-	return 0
-end
+const storeJobLua = `
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 if tonumber(ARGV[5]) > 0 then
 	redis.call('PEXPIRE', KEYS[1], ARGV[5])
 	redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-return 1`)
+return 1`
+
+// putScript adds or replaces a job unless the queue (ARGV[4] at most) is
+// full.
+var putScript = redis.NewScript(`
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and tonumber(ARGV[4]) > 0
+   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+	return 0
+end
+` + storeJobLua)
 
 // leaseScript takes the due jobs and pushes their due time to the lease
 // end in one step, so two instances never lease the same job at once.
@@ -92,13 +97,7 @@ if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
 	redis.call('ZREM', KEYS[1], ARGV[1])
 	return 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-if tonumber(ARGV[5]) > 0 then
-	redis.call('PEXPIRE', KEYS[1], ARGV[5])
-	redis.call('PEXPIRE', KEYS[2], ARGV[5])
-end
-return 1`)
+` + storeJobLua)
 
 // takeScript removes a channel's queue and returns its jobs.
 var takeScript = redis.NewScript(`
