@@ -114,7 +114,7 @@ func TestRestrict(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", tc.path, code, tc.want)
 		}
 	}
-	h.waitBackground()
+	h.pool.Wait()
 	evs := eventsOf(t, app, detect.PermissionViolation)
 	if len(evs) != 5 {
 		t.Fatalf("%d PERMISSION_VIOLATION events, want 5", len(evs))
@@ -144,10 +144,10 @@ func TestUpstreamRefusalsAreViolations(t *testing.T) {
 		call(t, h, up, "GET", "/reports/"+strconv.Itoa(i), "198.51.100.8", bearer(tok))
 		// one at a time, as spaced requests are: counted concurrently, the
 		// user's and the address's counts could reach 5 in two events
-		h.waitBackground()
+		h.pool.Wait()
 	}
 	call(t, h, up, "GET", "/reports/x", "198.51.100.8", nil) // anonymous 403s are the app's business
-	h.waitBackground()
+	h.pool.Wait()
 	evs := eventsOf(t, app, detect.PermissionViolation)
 	high := 0
 	for _, e := range evs {
@@ -232,13 +232,13 @@ func TestDirectoryScanBlocked(t *testing.T) {
 	for _, p := range []string{"/old-page", "/img/a.png", "/img/b.png", "/favicon.ico", "/old-page", "/missing", "/js/x.js", "/gone"} {
 		call(t, h, notFound, "GET", p, "198.51.100.20", nil)
 	}
-	h.waitBackground()
+	h.pool.Wait()
 	if code, _ := call(t, h, notFound, "GET", "/", "198.51.100.20", nil); code == http.StatusForbidden {
 		t.Fatal("a normal visitor was blocked")
 	}
 	for i := 0; i < 5; i++ {
 		call(t, h, notFound, "GET", "/scan/"+strconv.Itoa(i), "203.0.113.80", nil)
-		h.waitBackground()
+		h.pool.Wait()
 	}
 	if code, _ := call(t, h, notFound, "GET", "/", "203.0.113.80", nil); code != http.StatusForbidden {
 		t.Fatalf("after 5 distinct 404s: %d, want the scanner blocked", code)

@@ -149,7 +149,7 @@ func (a *adminAPI) handleBlocks(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return apiErr(http.StatusBadRequest, "%v", err)
 		}
-		return a.put(w, r, app, respond.Block, target, req.Reason, dur)
+		return a.put(w, r, app, decisionChange{kind: respond.Block, target: target, reason: req.Reason, dur: dur})
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/vigil/blocks/"):
 		t, err := pathTarget(r, "/vigil/blocks/")
 		if err != nil {
@@ -178,10 +178,10 @@ func (a *adminAPI) handleLocks(w http.ResponseWriter, r *http.Request) error {
 		if req.User == "" || req.IP != "" || req.CIDR != "" {
 			return apiErr(http.StatusBadRequest, `give "user"`)
 		}
-		if _, err := detect.HeaderField(req.User); err != nil {
+		if _, err := detect.CheckUsername(req.User); err != nil {
 			return apiErr(http.StatusBadRequest, "user: %v", err)
 		}
-		return a.put(w, r, app, respond.Lock, req.User, req.Reason, dur)
+		return a.put(w, r, app, decisionChange{kind: respond.Lock, target: req.User, reason: req.Reason, dur: dur})
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/vigil/locks/"):
 		user, err := pathTarget(r, "/vigil/locks/")
 		if err != nil {
@@ -192,52 +192,39 @@ func (a *adminAPI) handleLocks(w http.ResponseWriter, r *http.Request) error {
 	return apiErr(http.StatusMethodNotAllowed, "%s %s not allowed", r.Method, r.URL.Path)
 }
 
-func (a *adminAPI) put(w http.ResponseWriter, r *http.Request, app *App, kind respond.Kind, target, reason string, dur time.Duration) error {
+// decisionChange is one manual decision to make or lift.
+type decisionChange struct {
+	kind   respond.Kind
+	target string
+	reason string
+	dur    time.Duration
+}
+
+func (a *adminAPI) put(w http.ResponseWriter, r *http.Request, app *App, c decisionChange) error {
 	now := time.Now().UTC()
-	if reason == "" {
-		reason = "manual"
+	if c.reason == "" {
+		c.reason = "manual"
 	}
-	d := respond.Decision{Kind: kind, Target: target, Reason: reason, Source: "admin", Strike: 1, Created: now, Until: now.Add(dur)}
-	if err := app.store().Decisions.Put(r.Context(), d); err != nil {
-		return apiErr(http.StatusBadGateway, "storing decision: %v", err)
+	d := respond.Decision{Kind: c.kind, Target: c.target, Reason: c.reason, Source: "admin", Strike: 1, Created: now, Until: now.Add(c.dur)}
+	if err := app.core.Impose(r.Context(), d, operator(r)); err != nil {
+		return apiErr(http.StatusBadGateway, "%v", err)
 	}
-	app.recordAdmin(r, string(kind), target, map[string]any{"duration": dur.String(), "reason": reason})
 	return writeJSON(w, http.StatusCreated, d)
 }
 
 func (a *adminAPI) lift(w http.ResponseWriter, r *http.Request, app *App, kind respond.Kind, target string) error {
-	was, err := app.store().Decisions.Lift(r.Context(), kind, target, time.Now())
+	was, err := app.core.Lift(r.Context(), kind, target, operator(r))
 	if err != nil {
-		return apiErr(http.StatusBadGateway, "lifting decision: %v", err)
+		return apiErr(http.StatusBadGateway, "%v", err)
 	}
-	switch {
-	case kind == respond.Lock:
-		// an unlocked user starts with a clean slate
-		_ = app.store().Counter.Forget(r.Context(), detect.AccountCounter, detect.AccountKey(target))
-	case kind == respond.Block: // an address, or the /64 an IPv6 client was counted under
-		_ = app.store().Counter.Forget(r.Context(), detect.IPCounter, detect.HashID("ip", target))
-		_ = app.store().Counter.Forget(r.Context(), detect.IPAccountsCount, detect.HashID("ip", target))
-	}
-	action := "un" + string(kind)
-	if kind == respond.RevokeUser || kind == respond.RevokeJTI {
-		action = "unrevoke"
-	}
-	app.recordAdmin(r, action, target, map[string]any{"was_active": was, "kind": string(kind)})
 	if !was {
 		return apiErr(http.StatusNotFound, "no active %s for %s", kind, target)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"lifted": true, "kind": kind, "target": target})
 }
 
-// recordAdmin records an ADMIN_ACTION event for an admin API call.
-func (a *App) recordAdmin(r *http.Request, action, target string, details map[string]any) {
-	e := detect.NewEvent(detect.AdminAction, time.Now())
-	details["action"] = action
-	details["target"] = detect.DisplayUser(target)
-	details["remote"] = r.RemoteAddr
-	e.Details = details
-	a.Record(e)
-}
+// operator is who called the admin API, for the ADMIN_ACTION event.
+func operator(r *http.Request) respond.Operator { return respond.Operator{Remote: r.RemoteAddr} }
 
 func (a *adminAPI) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {

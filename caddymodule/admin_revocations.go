@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/session"
 	"github.com/vigilsec/vigil/respond"
 )
 
@@ -66,9 +67,9 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request, app *App) erro
 	if req.JTI != "" {
 		// the limit up to which a token's jti is kept: a longer one could
 		// never match
-		kind, target, limit = respond.RevokeJTI, req.JTI, maxJTIBytes
+		kind, target, limit = respond.RevokeJTI, req.JTI, session.MaxJTIBytes
 	}
-	if _, err := detect.HeaderField(target); err != nil || len(target) > limit {
+	if _, err := detect.CheckUsername(target); err != nil || len(target) > limit {
 		return apiErr(http.StatusBadRequest, "%s: not a usable identifier (at most %d bytes of UTF-8)", kind, limit)
 	}
 	reason := req.Reason
@@ -81,10 +82,9 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request, app *App) erro
 			return apiErr(http.StatusBadRequest, "duration %q is not a positive duration", req.Duration)
 		}
 	}
-	d, err := app.revokeSessions(r.Context(), kind, target, reason, "admin", "", ttl, time.Now())
+	d, err := app.core.RevokeByOperator(r.Context(), respond.Revocation{Kind: kind, Target: target, Reason: reason, TTL: ttl}, operator(r))
 	if err != nil {
 		return apiErr(http.StatusBadGateway, "%v", err)
 	}
-	app.recordAdmin(r, "revoke", target, map[string]any{"revocation": string(kind), "reason": reason, "until": d.Until.Format(time.RFC3339)})
 	return writeJSON(w, http.StatusCreated, d)
 }

@@ -3,17 +3,17 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/vigilsec/vigil/detect"
-	"github.com/vigilsec/vigil/respond"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/respond/alert"
 )
 
@@ -137,8 +137,8 @@ func (memOutbox) Destruct() error { return nil }
 // alertState is a running dispatcher and what it owns.
 type alertState struct {
 	d        *alert.Dispatcher
-	client   redis.UniversalClient // nil with the memory outbox
-	storeKey string                // which outbox
+	stateKey string // the shared state (and its Redis client) held for the Redis outbox; "" for memory
+	storeKey string // which outbox
 }
 
 // adoptTimeout bounds moving a replaced dispatcher's orphaned queues.
@@ -165,7 +165,8 @@ func (s *alertState) Destruct() error {
 	return err
 }
 
-// provisionAlerts starts (or takes over) the dispatcher for a.Alerts.
+// provisionAlerts starts (or takes over) the dispatcher for a.Alerts. With
+// Redis, the outbox uses the shared state's client.
 func (a *App) provisionAlerts(store StoreConfig) error {
 	if len(a.Alerts) == 0 {
 		return nil
@@ -185,13 +186,17 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 		outboxStore = store
 	}
 	storeJSON, _ := json.Marshal(outboxStore)
+	stateKey := ""
+	if store.Type == "redis" {
+		stateKey = a.poolKey
+	}
 	keyJSON, _ := json.Marshal(struct {
-		S StoreConfig
+		S string
 		A []AlertConfig
-	}{outboxStore, cfgs})
+	}{stateKey, cfgs})
 	key := string(keyJSON)
 	val, _, err := alertsPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := newAlertState(outboxStore, routes)
+		st, err := newAlertState(stateKey, routes)
 		if st != nil {
 			st.storeKey = string(storeJSON)
 		}
@@ -209,17 +214,20 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 	return nil
 }
 
-func newAlertState(store StoreConfig, routes []alert.Route) (*alertState, error) {
+func newAlertState(stateKey string, routes []alert.Route) (*alertState, error) {
 	// started by App.Start, so `caddy validate` never delivers
 	opts := alert.Options{Routes: routes, Hooks: alertHooks(), Logger: alertLogger(), Deferred: true}
-	st := &alertState{}
-	if store.Type == "redis" {
-		client, err := redisOptions(store, 0).Client()
-		if err != nil {
-			return nil, err
+	st := &alertState{stateKey: stateKey}
+	if stateKey != "" {
+		// the app provisioned this state just before: take one more hold
+		// on it, released when the dispatcher goes
+		val, loaded, err := statePool.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
+			return nil, errors.New("shared state is gone")
+		})
+		if err != nil || !loaded {
+			return nil, fmt.Errorf("alert outbox: %w", err)
 		}
-		st.client = client
-		opts.Outbox = alert.NewRedisOutbox(client, store.Prefix)
+		opts.Outbox = alert.NewRedisOutbox(val.(*sharedState).store.Keyspace)
 	} else {
 		val, _, _ := memOutboxPool.LoadOrNew(memOutboxKey, func() (caddy.Destructor, error) {
 			return memOutbox{alert.NewMemoryOutbox()}, nil
@@ -236,8 +244,8 @@ func newAlertState(store StoreConfig, routes []alert.Route) (*alertState, error)
 }
 
 func (s *alertState) release() {
-	if s.client != nil {
-		_ = s.client.Close()
+	if s.stateKey != "" {
+		_, _ = statePool.Delete(s.stateKey)
 	} else {
 		_, _ = memOutboxPool.Delete(memOutboxKey)
 	}
@@ -258,11 +266,11 @@ func (a *App) cleanupAlerts() error {
 	return err
 }
 
-// redisOptions maps the store config onto the respond package's options.
-func redisOptions(cfg StoreConfig, retention time.Duration) respond.RedisOptions {
-	return respond.RedisOptions{
+// redisOptions maps the store config onto the store package's options.
+func redisOptions(cfg StoreConfig) store.RedisOptions {
+	return store.RedisOptions{
 		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
 		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
-		Prefix: cfg.Prefix, EventsRetention: retention,
+		Prefix: cfg.Prefix,
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/respond"
@@ -56,6 +58,8 @@ type App struct {
 	alerts    *alert.Dispatcher // nil without alert channels
 	alertsKey string
 	emitter   *eventEmitter // nil when Caddy's events app is unavailable
+	core      *respond.Core // the responder every site of this config shares
+	logSink   *respond.QueuedSink
 }
 
 // StoreConfig selects and configures the backing store.
@@ -134,7 +138,27 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.emitter, err = newEventEmitter(ctx); err != nil {
 		a.logger.Warn("Caddy events app unavailable; security events are not emitted as Caddy events", zap.Error(err))
 	}
+	a.buildCore()
 	return nil
+}
+
+// buildCore wires the responder and the event bus: every security event
+// goes to metrics, the log, the store's event log, the alert channels and
+// Caddy events, in that order. Publishing never waits on the network.
+func (a *App) buildCore() {
+	a.logSink = respond.Queue(a.logEvent, logQueue, eventsDroppedBy("log"))
+	sinks := []respond.Sink{respond.SinkFunc(countEvent), a.logSink, respond.SinkFunc(a.state.store.Events.Append)}
+	if a.alerts != nil {
+		sinks = append(sinks, respond.SinkFunc(a.alerts.Submit))
+	}
+	if a.emitter != nil {
+		sinks = append(sinks, respond.SinkFunc(a.emitter.emit))
+	}
+	bus := respond.NewBus(sinks...)
+	a.core = &respond.Core{
+		Store: a.state.store, Bus: bus, Allow: a.allow, FailClosed: a.FailMode == "closed",
+		Logger: slog.New(zapslog.NewHandler(a.logger.Core())),
+	}
 }
 
 func (a *App) validateFailMode() error {
@@ -177,6 +201,9 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared state; the last holder
 // closes it.
 func (a *App) Cleanup() error {
+	if a.logSink != nil {
+		_ = a.logSink.Close()
+	}
 	alertsErr := a.cleanupAlerts()
 	if a.poolKey == "" {
 		return alertsErr
@@ -188,27 +215,12 @@ func (a *App) Cleanup() error {
 // store is the shared store of this app.
 func (a *App) store() *respond.Store { return a.state.store }
 
-// allowed reports whether ip is on the allowlist.
-func (a *App) allowed(ip netip.Addr) bool {
-	for _, p := range a.allow {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+// logQueue bounds the events waiting to be logged.
+const logQueue = 4096
 
-// failClosed reports whether logins must be refused now because the store
-// is unreachable and the operator chose fail_mode closed.
-func (a *App) failClosed() bool {
-	return a.FailMode == "closed" && !a.state.store.Healthy()
-}
-
-// Record counts, logs, stores, alerts on and emits one security event. It
-// never waits on the network: the store, the alert dispatcher and the event
-// emitter each only queue.
-func (a *App) Record(e detect.Event) {
-	eventsTotal.WithLabelValues(string(e.Type), e.Severity.String()).Inc()
+// logEvent writes one security event to Caddy's log: WARN from MEDIUM up,
+// INFO below (Caddy's `log { level … }` can keep only what matters).
+func (a *App) logEvent(e detect.Event) {
 	level := zap.InfoLevel
 	if e.Severity >= detect.Medium {
 		level = zap.WarnLevel
@@ -221,9 +233,6 @@ func (a *App) Record(e detect.Event) {
 			zap.Any("details", e.Details),
 		)
 	}
-	a.state.store.Events.Append(e)
-	a.alerts.Submit(e)
-	a.emitter.emit(e)
 }
 
 // parsePrefixes reads IP addresses and CIDR ranges.
@@ -256,7 +265,8 @@ type sharedState struct {
 func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, error) {
 	hooks := respond.Hooks{
 		StoreError:   func(op string) { storeErrors.WithLabelValues(op).Inc() },
-		EventDropped: eventsDropped.Inc,
+		EventDropped: eventsDroppedBy("store"),
+		Evicted:      func(n int) { stateEvictions.Add(float64(n)) },
 		DecisionCount: func(kind respond.Kind, n int) {
 			activeDecisions.WithLabelValues(string(kind)).Set(float64(n))
 		},
@@ -265,7 +275,11 @@ func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, err
 		return &sharedState{store: respond.NewMemoryStore(respond.MemoryOptions{}, hooks)}, nil
 	}
 	routeRedisLogs()
-	store, err := respond.NewRedisStore(context.Background(), redisOptions(cfg, retention), hooks)
+	ks, err := redisOptions(cfg).Open()
+	if err != nil {
+		return nil, err
+	}
+	store, err := respond.NewRedisStore(context.Background(), ks, retention, hooks)
 	if err != nil {
 		return nil, err
 	}

@@ -165,7 +165,7 @@ func parseLogin(d *caddyfile.Dispenser) (LoginRoute, error) {
 	if l.User.From == "" {
 		return l, d.Errf("login %s %s: a user line is required", l.Method, l.Path)
 	}
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return l, d.Err(err.Error())
 	}
 	return l, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/vigilsec/vigil/detect/session"
 )
 
 // parseSession reads:
@@ -42,9 +43,9 @@ func parseSession(d *caddyfile.Dispenser) (*SessionConfig, error) {
 				return nil, d.Err("session key: want hs256 <secret> or <alg> <pem-file>")
 			}
 			k := JWTKey{Alg: strings.ToLower(args[0])}
-			if alg, ok := jwtAlgs[k.Alg]; !ok {
+			if known, hmac := session.KeyAlg(k.Alg); !known {
 				return nil, d.Errf("session key: unknown algorithm %q", args[0])
-			} else if isHMAC(alg) {
+			} else if hmac {
 				k.Secret = args[1]
 			} else {
 				k.PEMFile = args[1]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/session"
 	"github.com/vigilsec/vigil/respond"
 )
 
@@ -22,7 +22,7 @@ func init() {
 }
 
 // Handler is the `vigil` HTTP handler: it enforces the decisions of the
-// vigil app on every request and watches the site's login routes.
+// vigil app on every request and runs the site's detectors.
 type Handler struct {
 	// Site names this site in events and alerts. Default: the request's Host.
 	Site string `json:"site,omitempty"`
@@ -77,19 +77,13 @@ type Handler struct {
 	// first ban, doubled for repeat offenders up to max. Default 1h max 24h.
 	IntrusionBan *BanLength `json:"intrusion_ban,omitempty"`
 
-	app          *App
-	policy       detect.LoginPolicy
-	logger       *zap.Logger
-	now          func() time.Time
-	sessions     *sessionGuard
-	restrictions []restriction
-	violations   WindowPolicy
-	terminateOn  map[detect.Type]bool
-	honeypot     caddyhttp.MatchPath
-	probes       probeSettings
-	agents       *detect.AgentVerdicts
-	intrusionBan detect.Ban
-	bg           *backgroundPool
+	app       *App
+	responder *respond.Responder
+	pipeline  detect.Pipeline
+	pool      *detect.Pool
+	sessions  *session.Detector // nil without a session block
+	logger    *zap.Logger
+	now       func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -99,7 +93,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 const defaultMaxBody = 64 << 10
 
-// Provision attaches the handler to the vigil app.
+// Provision attaches the handler to the vigil app and builds its pipeline.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	appIface, err := ctx.App("vigil")
@@ -109,12 +103,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return h.provision(ctx, appIface.(*App))
 }
 
-// setup is provision without a Caddy context (tests, benchmarks).
-func (h *Handler) setup(app *App) error { return h.provision(context.Background(), app) }
+// setup is provision outside a Caddy config (tests, benchmarks).
+func (h *Handler) setup(app *App) error {
+	return h.provision(caddy.Context{Context: context.Background()}, app)
+}
 
 // provision derives the runtime policy from the config. ctx bounds the
 // background work of this config (the JWKS refresher).
-func (h *Handler) provision(ctx context.Context, app *App) error {
+func (h *Handler) provision(ctx caddy.Context, app *App) error {
 	h.app = app
 	// Caddy provisions before it validates: a session config that cannot
 	// work must be refused here, before anything relies on it
@@ -129,56 +125,29 @@ func (h *Handler) provision(ctx context.Context, app *App) error {
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = defaultMaxBody
 	}
-	h.policy = detect.LoginPolicy{Lockout: h.Lockout.ban(), BlockIP: h.BlockIP.ban()}
-	if h.Stuffing != nil {
-		h.policy.StuffingAccounts = h.Stuffing.Accounts
-		h.policy.StuffingWithin = time.Duration(h.Stuffing.Within)
-	}
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.bg = &backgroundPool{slots: make(chan struct{}, maxBackground)}
-	h.agents = new(detect.AgentVerdicts)
-	h.probes = h.Probes.settings()
-	h.intrusionBan = h.IntrusionBan.ban()
-	h.violations = defaultViolations
-	if h.Violations != nil {
-		h.violations = *h.Violations
-	}
-	var err error
-	if h.terminateOn, err = terminateTypes(h.TerminateSessionsOn); err != nil {
+	terminateOn, err := terminateTypes(h.TerminateSessionsOn)
+	if err != nil {
 		return err
 	}
-	if h.honeypot, err = compileHoneypots(h.Honeypot); err != nil {
-		return err
-	}
-	if h.restrictions, err = compileRestrictions(h.Restrict); err != nil {
-		return err
-	}
-	if h.Session != nil && h.Session.JWT != nil {
-		g, err := newSessionGuard(ctx, h.Session.JWT, h.now, h.logger)
-		if err != nil {
-			return err
-		}
-		g.extraClaims = ruleClaims(h.Restrict, g.rolesClaim)
-		for i := range h.restrictions {
-			if h.restrictions[i].Claim == g.rolesClaim {
-				// the session's own roles, kept in identity.roles
-				h.restrictions[i].Claim = ""
-			}
-		}
-		h.sessions = g
-		h.registerSessions(revocationLifetime(g.maxLifetime, g.leeway))
-	}
-	return nil
+	h.responder = app.core.For(respond.SitePolicy{MonitorOnly: h.MonitorOnly, TerminateOn: terminateOn})
+	h.pool = detect.NewPool(maxBackground, backgroundDropped.Inc)
+	return h.buildPipeline(ctx)
 }
+
+// maxBackground bounds the response observations in flight per handler:
+// counting a 4xx or an upstream refusal may wait on Redis, which must never
+// hold a request nor pile up goroutines when Redis is slow.
+const maxBackground = 256
 
 // Cleanup stops the JWKS refresher and forgets this handler's session
 // lifetime.
 func (h *Handler) Cleanup() error {
 	if h.sessions != nil {
-		h.sessions.verifier.close()
-		h.unregisterSessions()
+		h.sessions.Close()
+		h.app.core.UnregisterSessions(h)
 	}
 	return nil
 }
@@ -186,7 +155,7 @@ func (h *Handler) Cleanup() error {
 // Validate checks the policy for values that cannot work.
 func (h *Handler) Validate() error {
 	for i := range h.Logins {
-		if err := h.Logins[i].validate(); err != nil {
+		if err := h.Logins[i].Validate(); err != nil {
 			return err
 		}
 	}
@@ -205,113 +174,72 @@ func (h *Handler) Validate() error {
 	return h.validateAccess()
 }
 
-var (
-	errBlocked   = errors.New("client address is blocked")
-	errLocked    = errors.New("account is locked")
-	errStoreDown = errors.New("login refused: security store unreachable (fail_mode closed)")
-)
+// emptyUser is "" boxed once: setting the placeholder costs no allocation.
+var emptyUser any = ""
 
-// ServeHTTP enforces IP blocks on every request, identifies sessions,
-// refuses revoked sessions, restricted routes and intrusion probes, watches
-// logins, and observes the answers for scans and upstream refusals.
+// ServeHTTP runs the site's pipeline: the checks (any may refuse), the
+// upstream with the answer watched as it streams, then the observers of
+// the answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	start := h.now()
-	ip := clientIP(r)
+	x := newExchange(w, r, h)
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl != nil {
-		repl.Set("http.vigil.user", "")
+		repl.Set("http.vigil.user", emptyUser)
 	}
-	if d, ok := h.app.store().Cache.Blocked(ip, start); ok && !h.MonitorOnly && !h.app.allowed(ip) {
-		enforcedRequests.WithLabelValues("block").Inc()
-		durationOther.Observe(time.Since(start).Seconds())
-		return refuse(w, http.StatusForbidden, d.Remaining(start), errBlocked)
+	req := &x.req
+	if ref := h.pipeline.Check(req); ref != nil {
+		h.observeDuration(req, time.Since(req.Start))
+		return refuse(w, ref)
 	}
-	route := h.loginRoute(r)
-	var id *identity
-	var deny sessionDenial
-	if h.sessions != nil {
-		id, deny = h.authenticate(w, r, repl, route != nil, start)
+	if req.Identity != nil && repl != nil {
+		repl.Set("http.vigil.user", req.Identity.User)
 	}
-	if err := h.guard(w, r, id, deny, ip, start); err != nil {
-		return err
+	x.watch(h.pipeline.Tap(req))
+	spent := time.Since(req.Start)
+	err := next.ServeHTTP(x, r)
+	if x.done() {
+		panic(http.ErrAbortHandler) // a tap cut the answer: abort the connection
 	}
-	if route != nil {
-		return h.serveLogin(w, r, next, route, ip, start)
-	}
-	duration := durationOther
-	if id != nil {
-		duration = durationSession
-	}
-	if !h.probes.scan && id == nil {
-		duration.Observe(time.Since(start).Seconds())
-		return next.ServeHTTP(w, r)
-	}
-	rec := newRecorder(w)
-	duration.Observe(time.Since(start).Seconds())
-	err := next.ServeHTTP(rec, r)
-	if rec.status != 0 {
-		h.observe(r, id, ip, rec.status)
-	}
-	return err
-}
-
-// loginRoute is the login route r submits to, if any.
-func (h *Handler) loginRoute(r *http.Request) *LoginRoute {
-	for i := range h.Logins {
-		if h.Logins[i].matches(r) {
-			return &h.Logins[i]
+	if x.status == 0 {
+		if err != nil {
+			// the upstream failed before answering (e.g. unreachable): no
+			// verdict on anything
+			return err
 		}
+		x.status = http.StatusOK
 	}
-	return nil
+	if req.Login != nil {
+		// a login is counted on the request path: its time is Vigil's too
+		after := time.Now()
+		h.pipeline.Observe(req, detect.Answer{Status: x.status, Header: w.Header()})
+		spent += time.Since(after)
+	} else {
+		h.pipeline.Observe(req, detect.Answer{Status: x.status, Header: w.Header()})
+	}
+	h.observeDuration(req, spent)
+	return err
 }
 
 // refuse sets Retry-After and returns the error Caddy turns into the status
 // (or into the operator's handle_errors page).
-func refuse(w http.ResponseWriter, status int, retry time.Duration, err error) error {
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(retry/time.Second), 10))
+func refuse(w http.ResponseWriter, ref *detect.Refusal) error {
+	enforcedRequests.WithLabelValues(ref.Action).Inc()
+	if ref.Retry > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(ref.Retry/time.Second), 10))
 	}
-	return caddyhttp.Error(status, err)
+	return caddyhttp.Error(ref.Status, ref.Err)
 }
 
-// clientIP is Caddy's client_ip variable, which honours trusted_proxies; an
-// X-Forwarded-For from an untrusted peer never gets here.
-func clientIP(r *http.Request) netip.Addr {
-	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}
+// observeDuration records the time Vigil itself spent on a request.
+func (h *Handler) observeDuration(req *detect.Request, d time.Duration) {
+	switch {
+	case req.Login != nil:
+		durationLogin.Observe(d.Seconds())
+	case req.Identity != nil:
+		durationSession.Observe(d.Seconds())
+	default:
+		durationOther.Observe(d.Seconds())
 	}
-	return a.Unmap().WithZone("")
-}
-
-func (h *Handler) site(r *http.Request) string {
-	if h.Site != "" {
-		return h.Site
-	}
-	return detect.DisplayUser(r.Host)
-}
-
-func (h *Handler) newEvent(t detect.Type, r *http.Request, user string, ip netip.Addr, now time.Time) detect.Event {
-	e := detect.NewEvent(t, now)
-	e.Site = h.site(r)
-	e.User = detect.DisplayUser(user)
-	if ip.IsValid() {
-		e.IP = ip.String()
-	}
-	return e
-}
-
-// impose applies a finding's decision unless this site only monitors or the
-// address is allowlisted; it reports the decision when a new one was made.
-func (h *Handler) impose(r *http.Request, kind respond.Kind, target, reason string, ban detect.Ban, now time.Time) (respond.Decision, bool) {
-	d := respond.Decision{Kind: kind, Target: target, Reason: reason, Source: "auto", Site: h.site(r)}
-	got, fresh, err := h.app.store().Decisions.Impose(r.Context(), d, ban.Base, ban.Max, now)
-	if err != nil {
-		h.logger.Error("imposing decision", zap.String("kind", string(kind)), zap.Error(err))
-		return got, false
-	}
-	return got, fresh
 }
 
 // Interface guards

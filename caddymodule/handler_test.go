@@ -29,8 +29,13 @@ func testApp(t testing.TB, allow ...string) *App {
 		t.Fatal(err)
 	}
 	store := respond.NewMemoryStore(respond.MemoryOptions{}, respond.Hooks{})
-	t.Cleanup(func() { _ = store.Close() })
-	return &App{allow: prefixes, state: &sharedState{store: store}, logger: zap.NewNop()}
+	app := &App{allow: prefixes, state: &sharedState{store: store}, logger: zap.NewNop()}
+	app.buildCore()
+	t.Cleanup(func() {
+		_ = app.logSink.Close()
+		_ = store.Close()
+	})
+	return app
 }
 
 // clock is a settable time source for the handler.
@@ -262,6 +267,7 @@ func TestUninspectableLoginsRefused(t *testing.T) {
 	app, c, up := testApp(t), newClock(), &fakeApp{}
 	h := testHandler(t, app, c)
 	h.MaxBodyBytes = 1024
+	_ = h.setup(app)
 	cases := []struct {
 		body string
 		want int
@@ -287,6 +293,7 @@ func TestMonitorOnlyNeverRefuses(t *testing.T) {
 	app, c, up := testApp(t), newClock(), &fakeApp{}
 	h := testHandler(t, app, c)
 	h.MonitorOnly = true
+	_ = h.setup(app)
 	for i := 0; i < 8; i++ {
 		if code, _ := login(t, h, up, "alice", "wrong", "198.51.100.7"); code != http.StatusFound {
 			t.Fatalf("monitor_only refused attempt %d with %d", i, code)
@@ -303,6 +310,7 @@ func TestMonitorOnlyNeverRefuses(t *testing.T) {
 func TestFailClosedRefusesLoginsWhileStoreDown(t *testing.T) {
 	app, c, up := testApp(t), newClock(), &fakeApp{}
 	app.FailMode = "closed"
+	app.core.FailClosed = true
 	healthy := false
 	app.state.store.Healthy = func() bool { return healthy }
 	h := testHandler(t, app, c)
@@ -332,20 +340,20 @@ func TestUserPlaceholderAlwaysSet(t *testing.T) {
 func TestLoginRouteMatching(t *testing.T) {
 	l := LoginRoute{Method: "POST", Path: "/login"}
 	for _, p := range []string{"/login", "/LOGIN", "/login/", "//login", "/x/../login"} {
-		if !l.matches(httptest.NewRequest("POST", "http://h"+p, nil)) {
+		if !l.Matches(httptest.NewRequest("POST", "http://h"+p, nil)) {
 			t.Errorf("%s should match /login", p)
 		}
 	}
 	for _, p := range []string{"/login2", "/api/login"} {
-		if l.matches(httptest.NewRequest("POST", "http://h"+p, nil)) {
+		if l.Matches(httptest.NewRequest("POST", "http://h"+p, nil)) {
 			t.Errorf("%s should not match /login", p)
 		}
 	}
-	if l.matches(httptest.NewRequest("GET", "/login", nil)) {
+	if l.Matches(httptest.NewRequest("GET", "/login", nil)) {
 		t.Error("GET must not match a POST login route")
 	}
 	g := LoginRoute{Method: "POST", Path: "/api/*/login"}
-	if !g.matches(httptest.NewRequest("POST", "/api/v2/login", nil)) {
+	if !g.Matches(httptest.NewRequest("POST", "/api/v2/login", nil)) {
 		t.Error("glob route should match")
 	}
 }
@@ -377,7 +385,7 @@ func TestSuccessRules(t *testing.T) {
 	}
 	for i, c := range cases {
 		l := LoginRoute{Success: c.rule}
-		if got := l.succeeded(c.status, c.hdr); got != c.want {
+		if got := l.Succeeded(c.status, c.hdr); got != c.want {
 			t.Errorf("case %d: succeeded = %v, want %v", i, got, c.want)
 		}
 	}

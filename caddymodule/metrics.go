@@ -18,13 +18,17 @@ var (
 		Namespace: "vigil", Name: "events_total",
 		Help: "Security events recorded, by type and severity.",
 	}, []string{"type", "severity"})
-	eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+	eventsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "events_dropped_total",
-		Help: "Security events dropped because the event queue was full or the store refused them.",
+		Help: "Security events a sink dropped, by sink: store (the event log's queue was full or the store refused them), log (the log queue was full).",
+	}, []string{"sink"})
+	stateEvictions = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "state_evictions_total",
+		Help: "Entries of in-memory state (sum windows, profiles) evicted to stay within their bound.",
 	})
 	enforcedRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "enforced_requests_total",
-		Help: "Requests refused at the gateway, by action (block, lock, store_down).",
+		Help: "Requests refused at the gateway, by action (block, lock, store_down, bad_login, intrusion, restricted, revoked, session_required, session_invalid).",
 	}, []string{"action"})
 	activeDecisions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "vigil", Name: "active_decisions",
@@ -36,7 +40,7 @@ var (
 	}, []string{"op"})
 	handlerDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "vigil", Name: "handler_duration_seconds",
-		Help:    "Time Vigil itself spends on a request (upstream time excluded), by request kind (login, other).",
+		Help:    "Time Vigil itself spends on a request (upstream time excluded), by request kind (login, session, other).",
 		Buckets: []float64{1e-6, 2e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025},
 	}, []string{"kind"})
 )
@@ -45,7 +49,7 @@ var (
 // with addCollectors from an init function.
 var collectors = []prometheus.Collector{
 	loginAttempts, eventsTotal, eventsDropped, enforcedRequests,
-	activeDecisions, storeErrors, handlerDuration,
+	activeDecisions, storeErrors, handlerDuration, stateEvictions,
 }
 
 func addCollectors(cs ...prometheus.Collector) { collectors = append(collectors, cs...) }

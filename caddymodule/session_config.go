@@ -2,11 +2,10 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/vigilsec/vigil/detect/session"
 )
 
 // SessionConfig says how requests prove who they come from. Only JWT
@@ -74,63 +73,13 @@ type JWKSSource struct {
 	Algs []string `json:"algs,omitempty"`
 }
 
-const (
-	defaultLeeway      = 30 * time.Second
-	defaultMaxLifetime = 24 * time.Hour
-	defaultCacheSize   = 10000
-	minHMACSecret      = 32
-)
-
-// jwtAlgs maps the configuration's names to the JOSE names.
-var jwtAlgs = map[string]string{
-	"hs256": "HS256", "hs384": "HS384", "hs512": "HS512",
-	"rs256": "RS256", "rs384": "RS384", "rs512": "RS512",
-	"ps256": "PS256", "ps384": "PS384", "ps512": "PS512",
-	"es256": "ES256", "es384": "ES384", "es512": "ES512",
-	"eddsa": "EdDSA",
-}
-
-// jwtAlg is the JOSE name of a configured algorithm, whatever its case
-// ("RS256" and "rs256" alike: JSON configs are written by hand too).
-func jwtAlg(name string) (string, bool) {
-	alg, ok := jwtAlgs[strings.ToLower(name)]
-	return alg, ok
-}
-
-func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
-
-// asymmetricAlgs is the JWKS default allowlist: never an HMAC algorithm,
-// whose "key" would be public.
-var asymmetricAlgs = []string{"rs256", "rs384", "rs512", "ps256", "ps384", "ps512", "es256", "es384", "es512", "eddsa"}
-
+// validate checks the block before any secret is resolved.
 func (c *JWTConfig) validate() error {
 	if c.Header != "" && c.Cookie != "" {
 		return fmt.Errorf("session jwt: give a header or a cookie, not both")
 	}
-	if len(c.Keys) == 0 && len(c.JWKS) == 0 {
-		return fmt.Errorf("session jwt: at least one key or jwks is required")
-	}
-	for _, k := range c.Keys {
-		alg, ok := jwtAlg(k.Alg)
-		switch {
-		case !ok:
-			return fmt.Errorf("session jwt: unknown algorithm %q", k.Alg)
-		case isHMAC(alg) && (k.Secret == "" || k.PEMFile != ""):
-			return fmt.Errorf("session jwt: key %s takes a secret", k.Alg)
-		case !isHMAC(alg) && (k.PEMFile == "" || k.Secret != ""):
-			return fmt.Errorf("session jwt: key %s takes a PEM file", k.Alg)
-		}
-	}
-	for _, s := range c.JWKS {
-		u, err := url.Parse(s.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("session jwt: jwks %q is not an http(s) URL", s.URL)
-		}
-		for _, a := range s.Algs {
-			if alg, ok := jwtAlg(a); !ok || isHMAC(alg) {
-				return fmt.Errorf("session jwt: jwks algorithm %q is not an asymmetric JWS algorithm", a)
-			}
-		}
+	if err := session.ValidateKeys(c.keys(), c.jwks()); err != nil {
+		return err
 	}
 	if c.Leeway != nil && (*c.Leeway < 0 || time.Duration(*c.Leeway) > 10*time.Minute) {
 		return fmt.Errorf("session jwt: leeway must be between 0 and 10m")
@@ -141,23 +90,41 @@ func (c *JWTConfig) validate() error {
 	return nil
 }
 
-func (c *JWTConfig) leeway() time.Duration {
-	if c.Leeway == nil {
-		return defaultLeeway
+func (c *JWTConfig) keys() []session.Key {
+	out := make([]session.Key, len(c.Keys))
+	for i, k := range c.Keys {
+		out[i] = session.Key{Alg: k.Alg, Secret: k.Secret, PEMFile: k.PEMFile}
 	}
-	return time.Duration(*c.Leeway)
+	return out
 }
 
-func (c *JWTConfig) maxLifetime() time.Duration {
-	if c.MaxLifetime == 0 {
-		return defaultMaxLifetime
+func (c *JWTConfig) jwks() []session.JWKSSource {
+	out := make([]session.JWKSSource, len(c.JWKS))
+	for i, s := range c.JWKS {
+		out[i] = session.JWKSSource{URL: s.URL, Algs: s.Algs}
 	}
-	return time.Duration(c.MaxLifetime)
+	return out
 }
 
-func orString(s, def string) string {
-	if s == "" {
-		return def
+// options is the session detector's form of the block, with the
+// placeholders of secrets and key paths ({env.JWT_SECRET}) replaced.
+func (c *JWTConfig) options() session.Options {
+	repl := caddy.NewReplacer()
+	keys := c.keys()
+	for i := range keys {
+		keys[i].Secret = repl.ReplaceKnown(keys[i].Secret, "")
+		keys[i].PEMFile = repl.ReplaceKnown(keys[i].PEMFile, "")
 	}
-	return s
+	o := session.Options{
+		Keys: keys, JWKS: c.jwks(), Issuer: c.Issuer, Audience: c.Audience,
+		Leeway: session.DefaultLeeway, MaxLifetime: session.DefaultMaxLifetime, CacheSize: c.CacheSize,
+		Header: c.Header, Cookie: c.Cookie, UserClaim: c.UserClaim, RolesClaim: c.RolesClaim, Require: c.Require,
+	}
+	if c.Leeway != nil {
+		o.Leeway = time.Duration(*c.Leeway)
+	}
+	if c.MaxLifetime != 0 {
+		o.MaxLifetime = time.Duration(c.MaxLifetime)
+	}
+	return o
 }

@@ -32,6 +32,8 @@ var (
 	verifiedFresh   = sessionVerifications.WithLabelValues("verified")
 	verifiedCached  = sessionVerifications.WithLabelValues("cached")
 	verifiedInvalid = sessionVerifications.WithLabelValues("invalid")
+	verifiedRevoked = sessionVerifications.WithLabelValues("revoked")
+	verifiedMissing = sessionVerifications.WithLabelValues("missing")
 	durationSession = handlerDuration.WithLabelValues("session")
 )
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/session"
 	"github.com/vigilsec/vigil/respond"
 )
 
@@ -107,8 +107,8 @@ func TestSessionAlgorithms(t *testing.T) {
 					t.Fatalf("request %d: %d, upstream saw user %q", i, code, up.last())
 				}
 			}
-			if h.sessions.cache.len() != 1 {
-				t.Fatalf("cache holds %d entries", h.sessions.cache.len())
+			if h.sessions.CacheLen() != 1 {
+				t.Fatalf("cache holds %d entries", h.sessions.CacheLen())
 			}
 			// anonymous requests stay anonymous
 			if code, _ := call(t, h, up, "GET", "/x", "198.51.100.1", nil); code != http.StatusOK || up.last() != "" {
@@ -206,7 +206,7 @@ func TestRevokedSessionAnswers(t *testing.T) {
 		t.Fatalf("before revocation: %d %q", code, up.last())
 	}
 	c.advance(2 * time.Second)
-	if _, err := app.revokeSessions(context.Background(), respond.RevokeUser, "Alice", "test", "admin", "", 0, c.now()); err != nil {
+	if _, err := app.core.Revoke(context.Background(), respond.Revocation{Kind: respond.RevokeUser, Target: "Alice", Reason: "test", Source: "admin"}, c.now()); err != nil {
 		t.Fatal(err)
 	}
 	hits := len(up.users)
@@ -235,7 +235,7 @@ func TestRevokedSessionAnswers(t *testing.T) {
 	// revocation by jti ends that one token only
 	bob1 := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("bob", c.now(), "jti", "bob-1"))
 	bob2 := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("bob", c.now(), "jti", "bob-2"))
-	if _, err := app.revokeSessions(context.Background(), respond.RevokeJTI, "bob-1", "test", "admin", "", 0, c.now()); err != nil {
+	if _, err := app.core.Revoke(context.Background(), respond.Revocation{Kind: respond.RevokeJTI, Target: "bob-1", Reason: "test", Source: "admin"}, c.now()); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := call(t, h, up, "GET", "/x", "198.51.100.1", http.Header{"Cookie": {"sid=" + bob1}}); code != http.StatusUnauthorized {
@@ -246,7 +246,7 @@ func TestRevokedSessionAnswers(t *testing.T) {
 	}
 	// revocations last the longest token lifetime (plus twice the leeway)
 	d, ok := app.store().Cache.Get(respond.RevokeJTI, "bob-1", c.now())
-	if !ok || d.Until.Sub(d.Created) != defaultMaxLifetime+2*defaultLeeway {
+	if !ok || d.Until.Sub(d.Created) != session.DefaultMaxLifetime+2*session.DefaultLeeway {
 		t.Fatalf("revocation %+v lasts %v", d, d.Until.Sub(d.Created))
 	}
 }
@@ -285,12 +285,11 @@ func TestVerifyCacheBounds(t *testing.T) {
 	now := c.now()
 	short := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("alice", now, "exp", now.Add(90*time.Second).Unix()))
 	call(t, h, up, "GET", "/x", "198.51.100.1", bearer(short))
-	id, ok := h.sessions.cache.get(tokenHash(short), now)
-	if !ok || h.sessions.cache.entries[tokenHash(short)].until.After(id.expires) {
-		t.Fatal("a cache entry outlives its token")
+	if up.last() != "alice" || h.sessions.CacheLen() != 1 {
+		t.Fatalf("the token identified %q; cache holds %d entries", up.last(), h.sessions.CacheLen())
 	}
 	// past exp (and the leeway) the token no longer identifies anyone
-	c.advance(90*time.Second + defaultLeeway + time.Second)
+	c.advance(90*time.Second + session.DefaultLeeway + time.Second)
 	if call(t, h, up, "GET", "/x", "198.51.100.1", bearer(short)); up.last() != "" {
 		t.Fatalf("expired cached token still identified %q", up.last())
 	}
@@ -298,71 +297,7 @@ func TestVerifyCacheBounds(t *testing.T) {
 		tok := mint(t, jose.HS256, []byte(testSecret), "", claimsAt("u"+itoa(int64(i)), c.now()))
 		call(t, h, up, "GET", "/x", "198.51.100.1", bearer(tok))
 	}
-	if n := h.sessions.cache.len(); n > 8 {
+	if n := h.sessions.CacheLen(); n > 8 {
 		t.Fatalf("cache grew to %d entries, bound 8", n)
-	}
-}
-
-func TestTokenExtraction(t *testing.T) {
-	got := func(f func(*tokenSet)) []string {
-		var ts tokenSet
-		f(&ts)
-		if ts.overflow {
-			return []string{"<overflow>"}
-		}
-		return append([]string(nil), ts.tok[:ts.n]...)
-	}
-	bearerCases := []struct {
-		in   string
-		want []string
-	}{
-		{"Bearer abc", []string{"abc"}},
-		{"bearer  abc ", []string{"abc"}},
-		{"BEARER abc", []string{"abc"}},
-		{"Bearer\tabc", []string{"abc"}},
-		{"Bearer abc=", []string{"abc"}},
-		{"Bearer a=.b==.c+/=", []string{"a.b.c-_"}},
-		{"Basic YWxhZGRpbjpvcGVu, Bearer abc", []string{"abc"}},
-		{"Bearer abc def", []string{"abc", "def"}},
-		{"Bearer a b c d e", []string{"<overflow>"}},
-		{"Basic YWxhZGRpbjpvcGVu", nil},
-		{"", nil},
-		{"Bearer", nil},
-		{"Bearerabc", nil},
-	}
-	for _, tc := range bearerCases {
-		if g := got(func(ts *tokenSet) { bearerTokens(tc.in, false, ts) }); !slices.Equal(g, tc.want) {
-			t.Errorf("bearerTokens(%q) = %q, want %q", tc.in, g, tc.want)
-		}
-	}
-	if g := got(func(ts *tokenSet) { bearerTokens("abc", true, ts) }); !slices.Equal(g, []string{"abc"}) {
-		t.Errorf("custom header bare token: %q", g)
-	}
-	if g := got(func(ts *tokenSet) { bearerTokens("abc def", true, ts) }); g != nil {
-		t.Errorf("custom header with two words: %q", g)
-	}
-	cookieCases := []struct {
-		name string
-		hdr  []string
-		want []string
-	}{
-		{"sid", []string{`a=1; sid="tok"`, "b=2"}, []string{"tok"}},
-		{"sid", []string{"sid=a; sid=b"}, []string{"a", "b"}},
-		{"sid", []string{"sid=a", "sid=a"}, []string{"a"}},
-		{"sid", []string{`sid=x\y; sid=tok`}, []string{`x\y`, "tok"}},
-		{"sid", []string{"sid =tok"}, []string{"tok"}},
-		{"sid", []string{" sid = tok ;x=1"}, []string{"tok"}},
-		{"sid", []string{"sid=%65yJ.a%2Eb"}, []string{"eyJ.a.b"}},
-		{"sid", []string{"sid=%zz"}, []string{"%zz"}},
-		{"sid", []string{"a=1,sid=tok"}, []string{"tok"}},
-		{"sid", []string{"xsid=tok; sidx=tok2; s_id=tok3"}, nil},
-		{"demo_session", []string{"demo.session=tok; demo[session=tok2"}, []string{"tok", "tok2"}},
-		{"sid", []string{"sid=1;sid=2;sid=3;sid=4;sid=5"}, []string{"<overflow>"}},
-		{"sid", []string{"sid="}, nil},
-	}
-	for _, tc := range cookieCases {
-		if g := got(func(ts *tokenSet) { cookieTokens(http.Header{"Cookie": tc.hdr}, tc.name, ts) }); !slices.Equal(g, tc.want) {
-			t.Errorf("cookieTokens(%q, %q) = %q, want %q", tc.hdr, tc.name, g, tc.want)
-		}
 	}
 }

@@ -1,11 +1,16 @@
-// Package detect holds Vigil's event model and its detectors: pure code that
-// turns facts about requests into findings, plus the sliding windows the
-// detectors count with (in memory or in Redis). It never imports Caddy.
+// Package detect holds Vigil's event model, the per-request context
+// (Request, and Facts, its immutable snapshot and the one event builder),
+// the detector seams by stage (Check, Observer, ResponseTap), the Pipeline
+// that runs them, and the interfaces of the state detectors count with.
+// The detectors themselves live in sub-packages, one per family (login,
+// probes, session, access). It never imports Caddy.
 package detect
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -111,17 +116,38 @@ func DefaultSeverity(t Type) Severity {
 // User and IP come from verified sources only (a verified session, the login
 // form, Caddy's client_ip); Details never holds a password.
 type Event struct {
-	ID       string         `json:"id"`
-	Time     time.Time      `json:"time"`
-	Type     Type           `json:"type"`
-	Severity Severity       `json:"severity"`
-	Site     string         `json:"site,omitempty"`
-	User     string         `json:"user,omitempty"`
-	IP       string         `json:"ip,omitempty"`
-	Country  string         `json:"country,omitempty"`
-	City     string         `json:"city,omitempty"`
-	ASN      uint           `json:"asn,omitempty"`
-	Details  map[string]any `json:"details,omitempty"`
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	Type     Type      `json:"type"`
+	Severity Severity  `json:"severity"`
+	Site     string    `json:"site,omitempty"`
+	User     string    `json:"user,omitempty"`
+	IP       string    `json:"ip,omitempty"`
+	Country  string    `json:"country,omitempty"`
+	City     string    `json:"city,omitempty"`
+	ASN      uint      `json:"asn,omitempty"`
+	Details  Details   `json:"details,omitempty"`
+}
+
+// Details are an event's type-specific facts: a JSON object whose values
+// are strings, numbers, booleans, lists of strings or nested objects of the
+// same. Keys are snake_case.
+type Details map[string]any
+
+// Canonical is the event's canonical JSON, the form the audit chain hashes:
+// object keys sorted (encoding/json sorts map keys), no HTML escaping, no
+// insignificant whitespace, time in RFC 3339 with nanoseconds in UTC. An
+// event decoded from its JSON has the same canonical form (numbers read
+// back as float64 print as they were written, up to 2^53).
+func (e Event) Canonical() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	e.Time = e.Time.UTC()
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // NewEvent returns an event of type t at the type's default severity, with a

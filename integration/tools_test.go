@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/probes"
 	"github.com/vigilsec/vigil/internal/demoapp"
 )
 
@@ -532,18 +532,18 @@ func TestFfufDirectoryScanIsBlocked(t *testing.T) {
 	wordSet := map[string]bool{}
 	for _, w := range scanWords {
 		p := "/" + w
-		if ev, ok := detect.SensitiveFile(p); ok {
+		if ev, ok := probes.SensitiveFile(p); ok {
 			t.Fatalf("scan word %q is a sensitive file (%s)", w, ev)
 		}
-		if ev, ok := detect.ProbeSignature(p, ""); ok {
+		if ev, ok := probes.ProbeSignature(p, ""); ok {
 			t.Fatalf("scan word %q carries a probe signature (%s)", w, ev)
 		}
-		if detect.StaticAsset(p) {
+		if probes.StaticAsset(p) {
 			t.Fatalf("scan word %q is a static asset", w)
 		}
 		wordSet[p] = true
 	}
-	if _, ok := detect.ScannerAgent(browserAgent); ok {
+	if _, ok := probes.ScannerAgent(browserAgent); ok {
 		t.Fatalf("browserAgent %q is flagged as a scanner", browserAgent)
 	}
 	if len(wordSet) != 60 {

@@ -2,13 +2,14 @@ package respond
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/store"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,51 +60,51 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	var h hookCounts
 	ctx := context.Background()
 	prefix := "vigiltest:" + redistest.RandomHex(6) + ":"
-	store, err := NewRedisStore(ctx, RedisOptions{Addrs: []string{srv.Addr}, Prefix: prefix}, h.hooks())
+	st, err := openRedisStore(store.RedisOptions{Addrs: []string{srv.Addr}, Prefix: prefix}, h.hooks())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer st.Close()
 	k := detect.KeysFor("alice", "203.0.113.7")
 	w := detect.LoginWindows{Account: time.Minute, IP: time.Minute, Pair: time.Minute, Stuffing: time.Minute}
 	for i := 1; i <= 3; i++ {
-		c, err := store.Counter.RecordFailure(ctx, k, w, time.Now())
+		c, err := st.Counter.RecordFailure(ctx, k, w, time.Now())
 		if err != nil || c.Account != i {
 			t.Fatalf("failure %d: %+v, %v", i, c, err)
 		}
 	}
-	if !store.Healthy() {
+	if !st.Healthy() {
 		t.Fatal("unhealthy with Redis up")
 	}
 
 	srv.Stop()
-	c, err := store.Counter.RecordFailure(ctx, k, w, time.Now())
+	c, err := st.Counter.RecordFailure(ctx, k, w, time.Now())
 	if err != nil || c.Account != 4 {
 		// the memory fallback already held the three earlier failures
 		t.Fatalf("with Redis down: %+v, %v (want 4 failures, no error)", c, err)
 	}
-	if store.Healthy() {
+	if st.Healthy() {
 		t.Fatal("healthy with Redis down")
 	}
 	if h.errors("record_failure") == 0 {
 		t.Fatal("the store error hook was not called")
 	}
-	d, fresh, err := store.Decisions.Impose(ctx, Decision{Kind: Lock, Target: "alice", Source: "auto"}, time.Minute, time.Hour, time.Now())
+	d, fresh, err := st.Decisions.Impose(ctx, Decision{Kind: Lock, Target: "alice", Source: "auto"}, time.Minute, time.Hour, time.Now())
 	if err != nil || !fresh || d.Strike != 1 {
 		t.Fatalf("impose with Redis down: %+v fresh=%v err=%v", d, fresh, err)
 	}
-	if _, locked := store.Cache.Locked("alice", time.Now()); !locked {
+	if _, locked := st.Cache.Locked("alice", time.Now()); !locked {
 		t.Fatal("the lock imposed during the outage is not enforced locally")
 	}
-	if list, err := store.Decisions.List(ctx, time.Now()); err != nil || len(list) != 1 {
+	if list, err := st.Decisions.List(ctx, time.Now()); err != nil || len(list) != 1 {
 		t.Fatalf("list with Redis down: %v, %v", list, err)
 	}
-	store.Events.Append(detect.NewEvent(detect.AccountLocked, time.Now()))
+	st.Events.Append(detect.NewEvent(detect.AccountLocked, time.Now()))
 
 	srv2 := redistest.StartServer(t, srv.Port)
 	poll.True(t, 10*time.Second, "healthy again after an operation", func() bool {
-		_, _ = store.Counter.RecordFailure(ctx, k, w, time.Now())
-		return store.Healthy()
+		_, _ = st.Counter.RecordFailure(ctx, k, w, time.Now())
+		return st.Healthy()
 	})
 	check := redis.NewClient(&redis.Options{Addr: srv2.Addr})
 	defer check.Close()
@@ -119,70 +120,30 @@ func TestRedisStoreStartsWhileRedisDown(t *testing.T) {
 	port := redistest.FreePort(t)
 	var h hookCounts
 	start := time.Now()
-	store, err := NewRedisStore(context.Background(), RedisOptions{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, h.hooks())
+	st, err := openRedisStore(store.RedisOptions{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, h.hooks())
 	if err != nil {
 		t.Fatalf("NewRedisStore must not fail when Redis is down: %v", err)
 	}
-	defer store.Close()
+	defer st.Close()
 	if took := time.Since(start); took > 4*time.Second {
 		t.Fatalf("start took %v with Redis down", took)
 	}
-	if store.Healthy() {
+	if st.Healthy() {
 		t.Fatal("healthy although Redis is down")
 	}
 	redistest.StartServer(t, port)
 	// no login happens: the decision resync alone must notice the recovery
-	poll.True(t, 10*time.Second, "healthy once Redis is up", store.Healthy)
-}
-
-func TestRedisOptions(t *testing.T) {
-	bad := []RedisOptions{
-		{},
-		{URL: "http://example.com"},
-		{URL: "redis://localhost:6379", Addrs: []string{"localhost:6379"}},
-		{Addrs: []string{"a:1", "b:2"}},
-		{Addrs: []string{"a:1"}, Cluster: true, SentinelMaster: "m"},
-		{Addrs: []string{"no-port"}},
-		{Addrs: []string{"a:1"}, Cluster: true, DB: 2},
-		{URL: "redis://localhost:6379", Cluster: true},
-		{Addrs: []string{"a:1"}, EventsRetention: -time.Second},
-	}
-	for _, o := range bad {
-		if s, err := NewRedisStore(context.Background(), o, Hooks{}); err == nil {
-			s.Close()
-			t.Errorf("%+v: no error", o)
-		}
-	}
-	c, err := RedisOptions{URL: "rediss://user:pw@127.0.0.1:6380/3"}.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := c.(*redis.Client).Options()
-	if opt.TLSConfig == nil || opt.TLSConfig.MinVersion != tls.VersionTLS12 || opt.DB != 3 ||
-		opt.ReadTimeout != 500*time.Millisecond || opt.DialTimeout != 2*time.Second {
-		t.Errorf("rediss URL options: %+v", opt)
-	}
-	c.Close()
-	c, _ = RedisOptions{Addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001"}, Cluster: true, TLS: true}.Client()
-	if _, ok := c.(*redis.ClusterClient); !ok {
-		t.Errorf("cluster options gave %T", c)
-	}
-	c.Close()
-	c, _ = RedisOptions{Addrs: []string{"127.0.0.1:26379"}, SentinelMaster: "mymaster"}.Client()
-	if _, ok := c.(*redis.Client); !ok {
-		t.Errorf("sentinel options gave %T", c)
-	}
-	c.Close()
+	poll.True(t, 10*time.Second, "healthy once Redis is up", st.Healthy)
 }
 
 func TestRedisStoreCloseStopsGoroutines(t *testing.T) {
 	client, prefix := redistest.Client(t)
-	store, err := NewRedisStore(context.Background(), RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}, Hooks{})
+	st, err := openRedisStore(store.RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.Events.Append(detect.NewEvent(detect.FailedLogin, time.Now()))
-	if err := store.Close(); err != nil {
+	st.Events.Append(detect.NewEvent(detect.FailedLogin, time.Now()))
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	poll.True(t, 2*time.Second, "the store's goroutines to end", func() bool {
@@ -193,4 +154,13 @@ func TestRedisStoreCloseStopsGoroutines(t *testing.T) {
 	if n := client.XLen(context.Background(), prefix+"events").Val(); n != 1 {
 		t.Fatalf("Close did not flush the queued event (stream holds %d)", n)
 	}
+}
+
+// openRedisStore opens a Redis store as the vigil app does.
+func openRedisStore(o store.RedisOptions, h Hooks) (*Store, error) {
+	ks, err := o.Open()
+	if err != nil {
+		return nil, err
+	}
+	return NewRedisStore(context.Background(), ks, 0, h)
 }

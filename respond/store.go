@@ -1,10 +1,12 @@
 package respond
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Hooks let the Caddy layer count what the store does without the store
@@ -13,6 +15,7 @@ type Hooks struct {
 	StoreError    func(op string)        // a store operation failed (Redis unreachable…)
 	EventDropped  func()                 // an event could not be queued or written
 	DecisionCount func(kind Kind, n int) // active decisions of a kind after a change
+	Evicted       func(n int)            // memory state evicted to stay within its bound
 }
 
 func (h Hooks) storeError(op string) {
@@ -28,18 +31,23 @@ func (h Hooks) eventDropped() {
 }
 
 // Store bundles the state a Vigil app works with: shared by every site and
-// kept across config reloads.
+// kept across config reloads. With Redis, every part uses one client and
+// one Keyspace.
 type Store struct {
 	Counter detect.LoginCounter
 	// Windows counts distinct members in sliding windows (probe paths per
 	// IP, permission violations per user and IP).
 	Windows   detect.WindowCounter
+	Sums      detect.SumWindow
+	Profiles  detect.Profiles
 	Decisions DecisionStore
 	Events    EventLog
 	Cache     *DecisionCache
 	// Healthy reports whether the backing store answers; always true for
 	// memory. fail_mode closed refuses logins while it is false.
 	Healthy func() bool
+	// Keyspace is the Redis client and key names; zero for memory.
+	Keyspace store.Keyspace
 
 	closers []func() error
 }
@@ -65,8 +73,10 @@ func NewMemoryStore(opts MemoryOptions, hooks Hooks) *Store {
 	stop := make(chan struct{})
 	go expireLoop(cache, time.Second, stop)
 	return &Store{
-		Counter:   detect.NewMemoryCounter(),
-		Windows:   detect.NewMemoryWindows(),
+		Counter:   store.NewMemoryCounter(),
+		Windows:   store.NewMemoryWindows(),
+		Sums:      store.NewMemorySums(hooks.Evicted),
+		Profiles:  store.NewMemoryProfiles(hooks.Evicted),
 		Decisions: NewMemoryDecisions(cache),
 		Events:    NewMemoryEvents(opts.EventCapacity),
 		Cache:     cache,
@@ -86,4 +96,37 @@ func expireLoop(c *DecisionCache, every time.Duration, stop <-chan struct{}) {
 			c.Expire(now)
 		}
 	}
+}
+
+// NewRedisStore returns the store shared by every instance through Redis,
+// on ks's client (closed with the store). A Redis that is down at start
+// leaves the store unhealthy (counting in memory, enforcing from the local
+// cache) until it answers. ctx bounds the initial load of the decisions;
+// retention > 0 trims events older than it.
+func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Duration, hooks Hooks) (*Store, error) {
+	cache := NewDecisionCache(hooks.DecisionCount)
+	counter := store.NewFallbackCounter(store.NewRedisCounter(ks), store.NewMemoryCounter(), hooks.storeError)
+	// the decisions' resync loop doubles as the health probe, so fail_mode
+	// closed (which stops calling the counter) still sees Redis come back
+	decisions, err := newRedisDecisions(ctx, ks, cache, hooks, func(err error) {
+		counter.SetHealthy(err == nil)
+	})
+	if err != nil {
+		_ = ks.Client.Close()
+		return nil, err
+	}
+	events := NewRedisEvents(ks, retention, 0, hooks)
+	return &Store{
+		Counter:   counter,
+		Windows:   store.NewFallbackWindows(store.NewRedisWindows(ks), nil, hooks.storeError),
+		Sums:      store.NewFallbackSums(store.NewRedisSums(ks), store.NewMemorySums(hooks.Evicted), hooks.storeError),
+		Profiles:  store.NewFallbackProfiles(store.NewRedisProfiles(ks), store.NewMemoryProfiles(hooks.Evicted), hooks.storeError),
+		Decisions: decisions,
+		Events:    events,
+		Cache:     cache,
+		Healthy:   counter.Healthy,
+		Keyspace:  ks,
+		// closed in reverse: flush events, stop the subscriber, then the client
+		closers: []func() error{ks.Client.Close, decisions.Close, events.Close},
+	}, nil
 }

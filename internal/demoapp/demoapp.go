@@ -134,7 +134,8 @@ func (a *App) check(r *http.Request, user, password string) bool {
 // configured, otherwise 32 random bytes in hex.
 func (a *App) newToken(user string) string {
 	if len(a.opts.JWTSecret) > 0 {
-		return signJWT(a.opts.JWTSecret, user, roles[user], randomHex(16), time.Now(), a.opts.TokenTTL)
+		now := time.Now()
+		return signJWT(a.opts.JWTSecret, jwtClaims{Sub: user, Roles: roles[user], JTI: randomHex(16), IAT: now.Unix(), EXP: now.Add(a.opts.TokenTTL).Unix()})
 	}
 	return randomHex(32)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // RedisOutbox keeps jobs in Redis, so alerts queued before a gateway
@@ -23,18 +24,17 @@ import (
 // The channel is a hash of the destination (see channelID) and the braces
 // keep a channel's two keys in one cluster slot, so every script is atomic.
 type RedisOutbox struct {
+	ks     store.Keyspace
 	client redis.UniversalClient
-	prefix string
 }
 
-// NewRedisOutbox uses client (not closed by the outbox) under prefix.
-func NewRedisOutbox(client redis.UniversalClient, prefix string) *RedisOutbox {
-	return &RedisOutbox{client: client, prefix: prefix}
+// NewRedisOutbox uses the keyspace's client (not closed by the outbox).
+func NewRedisOutbox(ks store.Keyspace) *RedisOutbox {
+	return &RedisOutbox{ks: ks, client: ks.Client}
 }
 
 func (r *RedisOutbox) keys(ch string) []string {
-	base := r.prefix + "outbox:{" + ch + "}:"
-	return []string{base + "due", base + "jobs"}
+	return []string{r.ks.Tagged("outbox", ch, "due"), r.ks.Tagged("outbox", ch, "jobs")}
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -207,7 +207,7 @@ func (r *RedisOutbox) Next(ctx context.Context, ch string) (time.Time, int, erro
 // a repeat seen by another gateway is suppressed too.
 func (r *RedisOutbox) FirstSeen(ctx context.Context, ch, key string, window time.Duration) (bool, error) {
 	sum := sha256.Sum256([]byte(ch + "\x00" + key))
-	k := r.prefix + "outbox:dedup:" + hex.EncodeToString(sum[:16])
+	k := r.ks.Key("outbox", "dedup", hex.EncodeToString(sum[:16]))
 	ok, err := r.client.SetNX(ctx, k, strconv.FormatInt(time.Now().Unix(), 10), window).Result()
 	if err != nil {
 		return true, fmt.Errorf("outbox dedup: %w", err)

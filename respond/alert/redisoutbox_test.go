@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // TestRedisOutboxSurvivesRestart: alerts queued while the receiver is down
@@ -23,7 +24,7 @@ func TestRedisOutboxSurvivesRestart(t *testing.T) {
 	url, up := downReceiver(t)
 	c := newCounts()
 	route := func() []Route { return []Route{{Sender: webhook(t, url), Policy: Policy{Throttle: -1}}} }
-	d1 := start(t, Options{Outbox: NewRedisOutbox(client, prefix), Routes: route(), Hooks: c.hooks()})
+	d1 := start(t, Options{Outbox: NewRedisOutbox(store.NewKeyspace(client, prefix)), Routes: route(), Hooks: c.hooks()})
 	var ids []string
 	for i := range 5 {
 		e := event(detect.IPBlocked, "", fmt.Sprintf("198.51.100.%d", i))
@@ -51,7 +52,7 @@ func TestRedisOutboxSurvivesRestart(t *testing.T) {
 	rc := up()
 	fresh := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	t.Cleanup(func() { fresh.Close() })
-	d := start(t, Options{Outbox: NewRedisOutbox(fresh, prefix), Routes: route(), Hooks: c.hooks()})
+	d := start(t, Options{Outbox: NewRedisOutbox(store.NewKeyspace(fresh, prefix)), Routes: route(), Hooks: c.hooks()})
 	poll.Until(t, 10*time.Second, "delivered after the restart", func() (bool, string) { return atLeast(5)(c.get(c.sent, "webhook")) })
 	settle(t, d)
 	exactlyOnce(t, rc.requests(), ids)
@@ -68,7 +69,7 @@ func TestRedisDedupAcrossInstances(t *testing.T) {
 	c := newCounts()
 	var ds []*Dispatcher
 	for range 2 {
-		ds = append(ds, start(t, Options{Outbox: NewRedisOutbox(client, prefix), Routes: []Route{{Sender: webhook(t, rc.url())}}, Hooks: c.hooks()}))
+		ds = append(ds, start(t, Options{Outbox: NewRedisOutbox(store.NewKeyspace(client, prefix)), Routes: []Route{{Sender: webhook(t, rc.url())}}, Hooks: c.hooks()}))
 	}
 	for _, d := range ds {
 		d.Submit(event(detect.AccountLocked, "alice", "203.0.113.7"))
@@ -92,7 +93,7 @@ func TestRedisDownThenBack(t *testing.T) {
 	rc := newReceiver(t)
 	c := newCounts()
 	logs := &logRecorder{}
-	d := start(t, Options{Outbox: NewRedisOutbox(client, "vigil:"), Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{Throttle: -1}}}, Hooks: c.hooks(), Logger: slog.New(logs)})
+	d := start(t, Options{Outbox: NewRedisOutbox(store.NewKeyspace(client, "vigil:")), Routes: []Route{{Sender: webhook(t, rc.url()), Policy: Policy{Throttle: -1}}}, Hooks: c.hooks(), Logger: slog.New(logs)})
 	srv.Stop()
 	var ids []string
 	for i := range 3 {

@@ -45,11 +45,13 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// Verify checks a webhook-signature header (which may list several
-// space-separated signatures, during key rotation) in constant time, and
-// that the timestamp is within tolerance of now. Receivers written in Go may
-// use it; the docs show the same check in shell.
-func Verify(key []byte, id, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
+// Verify checks a delivery's webhook-signature header (which may list
+// several space-separated signatures, during key rotation) in constant time
+// over its webhook-id, webhook-timestamp and body, and that the timestamp
+// is within tolerance of now. Receivers written in Go may use it; the docs
+// show the same check in shell.
+func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	id, timestamp, signatures := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return fmt.Errorf("webhook-timestamp %q is not a Unix time", timestamp)

@@ -55,10 +55,10 @@ func TestWebhookSignedBody(t *testing.T) {
 	r := rc.requests()[0]
 	independentVerify(t, testSecret, r)
 	key, _ := ParseSecret(testSecret)
-	if err := Verify(key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), r.Body, time.Now(), 5*time.Minute); err != nil {
+	if err := Verify(key, r.Header, r.Body, time.Now(), 5*time.Minute); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if err := Verify(key, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), append(r.Body, ' '), time.Now(), 5*time.Minute); err == nil {
+	if err := Verify(key, r.Header, append(r.Body, ' '), time.Now(), 5*time.Minute); err == nil {
 		t.Fatal("Verify accepted a modified body")
 	}
 	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("webhook-id") != e.ID {

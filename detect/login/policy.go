@@ -1,0 +1,84 @@
+package login
+
+import (
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
+)
+
+// Policy holds the login thresholds of one site. A zero field disables that
+// detector.
+type Policy struct {
+	Lockout          detect.Ban    // per account
+	BlockIP          detect.Ban    // per IP (IPv6: per /64)
+	StuffingAccounts int           // distinct accounts from one IP…
+	StuffingWithin   time.Duration // …inside this window
+}
+
+// Windows tells the counter how far back each counter must look.
+func (p Policy) Windows() detect.LoginWindows {
+	w := detect.LoginWindows{Account: p.Lockout.Within, IP: p.BlockIP.Within, Stuffing: p.StuffingWithin}
+	w.Pair = max(w.Account, w.IP)
+	if w.IP == 0 && w.Stuffing > 0 {
+		// stuffing blocks an IP, so IP failures are still worth counting
+		w.IP = w.Stuffing
+	}
+	return w
+}
+
+// DefaultStuffingBan is how long a credential-stuffing IP is blocked when the
+// site has no block_ip policy of its own.
+const DefaultStuffingBan = time.Hour
+
+// AssessFailure decides what one failed login means, given the counts just
+// recorded: a lock, then a block (the order events are recorded in). The
+// findings carry no target or facts yet: the caller knows them.
+func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
+	var out []detect.Finding
+	counts := countDetails(c)
+	if p.Lockout.Enabled() && c.Account >= p.Lockout.Failures {
+		d := detect.Details{"threshold": p.Lockout.Failures, "window": p.Lockout.Within.String()}
+		mergeInto(d, counts)
+		if c.Pair < c.Account {
+			// failures for one account from several addresses: a distributed
+			// brute force rather than one confused user
+			d["distributed"] = true
+		}
+		out = append(out, detect.Finding{Type: detect.AccountLocked, Action: detect.LockAccount, Ban: p.Lockout, Details: d})
+	}
+	stuffing := p.StuffingAccounts > 0 && p.StuffingWithin > 0 && c.AccountsFromIP >= p.StuffingAccounts
+	if stuffing {
+		d := detect.Details{"threshold": p.StuffingAccounts, "window": p.StuffingWithin.String()}
+		mergeInto(d, counts)
+		out = append(out, detect.Finding{Type: detect.CredentialStuffing, Details: d})
+	}
+	switch {
+	case p.BlockIP.Enabled() && c.IP >= p.BlockIP.Failures:
+		d := detect.Details{"threshold": p.BlockIP.Failures, "window": p.BlockIP.Within.String(), "reason": "failed_logins"}
+		mergeInto(d, counts)
+		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: p.BlockIP, Reason: "failed_logins", Details: d})
+	case stuffing:
+		ban := p.BlockIP
+		if !ban.Enabled() {
+			ban = detect.Ban{Failures: p.StuffingAccounts, Within: p.StuffingWithin, Base: DefaultStuffingBan, Max: 24 * time.Hour}
+		}
+		d := detect.Details{"reason": "credential_stuffing"}
+		mergeInto(d, counts)
+		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: ban, Reason: "credential_stuffing", Details: d})
+	}
+	return out
+}
+
+// countDetails are the counts every login event carries.
+func countDetails(c detect.LoginCounts) detect.Details {
+	return detect.Details{
+		"account_failures": c.Account, "ip_failures": c.IP,
+		"pair_failures": c.Pair, "accounts_from_ip": c.AccountsFromIP,
+	}
+}
+
+func mergeInto(dst, src detect.Details) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}

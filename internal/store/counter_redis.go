@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisCounter is the detect.LoginCounter shared by every instance through Redis.
+// Each counter is a sorted set of failure times (scores) so that the window
+// slides exactly like MemoryCounter's: one RecordFailure is one Lua script,
+// one round trip, whatever the number of counters it touches.
+//
+// Times are kept at microsecond resolution: Redis scores are float64, which
+// hold Unix microseconds exactly for millennia but not Unix nanoseconds. For
+// times and windows that are whole microseconds the counts equal
+// MemoryCounter's exactly, window edges included.
+type RedisCounter struct {
+	ks Keyspace // in a Cluster the keys of one attempt live in different slots: one script per key
+
+	memberPrefix string        // random per process, so members never collide across instances
+	seq          atomic.Uint64 // makes members unique within the process
+}
+
+// NewRedisCounter returns a counter whose keys are "<prefix>c:<kind>:<hash>".
+func NewRedisCounter(ks Keyspace) *RedisCounter {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &RedisCounter{ks: ks, memberPrefix: hex.EncodeToString(b[:])}
+}
+
+// bumpLua adds one entry to a sorted set and keeps it within its window and
+// within detect.MaxWindowEntries; it is shared by the combined and per-key scripts.
+// The cutoff is computed in Go and passed as a string: Lua numbers turned into
+// command arguments may be formatted with fewer digits than a timestamp has.
+const bumpLua = `
+local function bump(key, score, member, cutoff, ttl, maxn)
+  redis.call('ZADD', key, score, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+  local n = redis.call('ZCARD', key)
+  if n > maxn then
+    -- saturate: drop the oldest entries (lowest scores) beyond the bound
+    redis.call('ZREMRANGEBYRANK', key, 0, n - maxn - 1)
+    n = maxn
+  end
+  -- the key cannot count anything once its window has passed
+  redis.call('PEXPIRE', key, ttl)
+  return n
+end
+`
+
+// recordScript updates the four counters of one attempt atomically.
+// KEYS: account, ip, pair, ip-accounts.
+// ARGV: score, member, max, account member, then (cutoff, ttl ms) per key;
+// a ttl of "0" means the window is disabled and the key is left alone.
+var recordScript = redis.NewScript(bumpLua + `
+local maxn = tonumber(ARGV[3])
+local out = {0, 0, 0, 0}
+for i = 1, 4 do
+  local cutoff, ttl = ARGV[3 + 2*i], ARGV[4 + 2*i]
+  if ttl ~= '0' then
+    local member = ARGV[2]
+    if i == 4 then member = ARGV[4] end
+    out[i] = bump(KEYS[i], ARGV[1], member, cutoff, ttl, maxn)
+  end
+end
+return out
+`)
+
+// bumpScript is the single-key form for Redis Cluster, where the four keys
+// of an attempt hash to different slots and cannot share a script.
+// KEYS: the counter. ARGV: score, member, cutoff, ttl ms, max.
+var bumpScript = redis.NewScript(bumpLua + `
+return bump(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+`)
+
+// RecordFailure implements detect.LoginCounter.
+func (r *RedisCounter) RecordFailure(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.LoginCounts, error) {
+	if err := checkHashIDs(k.Account, k.IP, k.Pair); err != nil {
+		return detect.LoginCounts{}, err
+	}
+	score := now.UnixMicro()
+	scoreArg := strconv.FormatInt(score, 10)
+	member := scoreArg + "-" + r.memberPrefix + strconv.FormatUint(r.seq.Add(1), 36)
+	keys := [4]string{
+		r.key(detect.AccountCounter, k.Account), r.key(detect.IPCounter, k.IP),
+		r.key(detect.PairCounter, k.Pair), r.key(detect.IPAccountsCount, k.IP),
+	}
+	windows := [4]time.Duration{w.Account, w.IP, w.Pair, w.Stuffing}
+	members := [4]string{member, member, member, k.AccountMember}
+	var cutoffs, ttls [4]string
+	for i, win := range windows {
+		cutoffs[i], ttls[i] = windowArgs(score, win)
+	}
+
+	var n [4]int64
+	if r.ks.Cluster {
+		var err error
+		if n, err = r.recordPerKey(ctx, attempt{keys, members, cutoffs, ttls, scoreArg}); err != nil {
+			return detect.LoginCounts{}, err
+		}
+	} else {
+		args := []any{scoreArg, member, detect.MaxWindowEntries, k.AccountMember}
+		for i := range keys {
+			args = append(args, cutoffs[i], ttls[i])
+		}
+		res, err := recordScript.Run(ctx, r.ks.Client, keys[:], args...).Int64Slice()
+		if err != nil {
+			return detect.LoginCounts{}, fmt.Errorf("redis counter: %w", err)
+		}
+		if len(res) != 4 {
+			return detect.LoginCounts{}, fmt.Errorf("redis counter: script returned %d counts", len(res))
+		}
+		copy(n[:], res)
+	}
+	return detect.LoginCounts{Account: int(n[0]), IP: int(n[1]), Pair: int(n[2]), AccountsFromIP: int(n[3])}, nil
+}
+
+// attempt is the script arguments of one failed attempt, per counter.
+type attempt struct {
+	keys, members, cutoffs, ttls [4]string
+	score                        string
+}
+
+// recordPerKey runs one bumpScript per enabled counter, pipelined so that
+// cluster mode still costs one round trip per node. The counters are then
+// not updated atomically together, which only matters for the instant
+// between two of them.
+func (r *RedisCounter) recordPerKey(ctx context.Context, a attempt) (n [4]int64, err error) {
+	var cmds [4]*redis.Cmd
+	keys := a.keys
+	argsOf := func(i int) []any {
+		return []any{a.score, a.members[i], a.cutoffs[i], a.ttls[i], detect.MaxWindowEntries}
+	}
+	pipe := r.ks.Client.Pipeline()
+	for i := range keys {
+		if a.ttls[i] != "0" {
+			cmds[i] = bumpScript.EvalSha(ctx, pipe, keys[i:i+1], argsOf(i)...)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		if isNoScript(cmd.Err()) {
+			// first use on this node: EVAL loads the script for next time
+			cmd = bumpScript.Eval(ctx, r.ks.Client, keys[i:i+1], argsOf(i)...)
+		}
+		v, err := cmd.Int64()
+		if err != nil {
+			return n, fmt.Errorf("redis counter: %w", err)
+		}
+		n[i] = v
+	}
+	return n, nil
+}
+
+// RecordSuccess implements detect.LoginCounter. Two DELs in one pipeline rather
+// than one multi-key DEL, which Redis Cluster would refuse (CROSSSLOT).
+func (r *RedisCounter) RecordSuccess(ctx context.Context, k detect.LoginKeys) error {
+	if err := checkHashIDs(k.Account, k.Pair); err != nil {
+		return err
+	}
+	pipe := r.ks.Client.Pipeline()
+	pipe.Del(ctx, r.key(detect.AccountCounter, k.Account))
+	pipe.Del(ctx, r.key(detect.PairCounter, k.Pair))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis counter: %w", err)
+	}
+	return nil
+}
+
+// Forget implements detect.LoginCounter.
+func (r *RedisCounter) Forget(ctx context.Context, kind detect.CounterKind, key string) error {
+	switch kind {
+	case detect.AccountCounter, detect.IPCounter, detect.PairCounter, detect.IPAccountsCount:
+	default:
+		return fmt.Errorf("redis counter: unknown counter kind %q", kind)
+	}
+	if err := checkHashIDs(key); err != nil {
+		return err
+	}
+	if err := r.ks.Client.Del(ctx, r.key(kind, key)).Err(); err != nil {
+		return fmt.Errorf("redis counter: %w", err)
+	}
+	return nil
+}
+
+func (r *RedisCounter) key(kind detect.CounterKind, hash string) string {
+	return r.ks.Key("c", string(kind), hash)
+}
+
+// windowArgs returns the score at or below which entries fall out of the
+// window, and the key's TTL in milliseconds (rounded up, so a key never
+// expires while an entry could still count); "0" disables the counter, as a
+// non-positive window does in MemoryCounter.
+func windowArgs(score int64, window time.Duration) (cutoff, ttl string) {
+	if window <= 0 {
+		return "0", "0"
+	}
+	ms := (window + time.Millisecond - 1) / time.Millisecond
+	return strconv.FormatInt(score-window.Microseconds(), 10), strconv.FormatInt(int64(ms), 10)
+}
+
+// errNotHashID refuses a key fragment that is not detect.HashID output, so that a
+// caller's mistake can never turn user input into a Redis key.
+var errNotHashID = errors.New("redis counter: key is not a detect.HashID")
+
+func checkHashIDs(ids ...string) error {
+	for _, id := range ids {
+		if len(id) != 32 {
+			return errNotHashID
+		}
+		for i := 0; i < len(id); i++ {
+			if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return errNotHashID
+			}
+		}
+	}
+	return nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
+}

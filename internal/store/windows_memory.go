@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
+)
+
+// MemoryWindows is the in-process detect.WindowCounter: the store of a single
+// instance and the fallback of the Redis one.
+type MemoryWindows struct {
+	mu     sync.Mutex
+	sets   map[string]*memberSet // kind:key -> member -> last time
+	maxAge time.Duration         // longest window seen, for sweeping
+	ops    int
+}
+
+// maxWindowKeys bounds the keys held: beyond it, stale keys are swept and,
+// if a flood of distinct clients still fills it, the oldest half goes.
+const maxWindowKeys = 100_000
+
+// NewMemoryWindows returns an empty counter.
+func NewMemoryWindows() *MemoryWindows {
+	return &MemoryWindows{sets: map[string]*memberSet{}}
+}
+
+// Add implements detect.WindowCounter.
+func (m *MemoryWindows) Add(_ context.Context, w detect.Window, key, member string, now time.Time) (int, error) {
+	kind, window := w.Kind, w.Within
+	if window <= 0 {
+		return 0, nil
+	}
+	t := now.UnixNano()
+	k := string(kind) + ":" + key
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.maxAge = max(m.maxAge, window)
+	s := m.sets[k]
+	if s == nil {
+		s = &memberSet{last: map[string]int64{}}
+		m.sets[k] = s
+	}
+	n := s.add(member, t, window)
+	m.ops++
+	if overflow := len(m.sets) > maxWindowKeys; overflow || m.ops%4096 == 0 {
+		m.sweep(t, overflow)
+	}
+	return n, nil
+}
+
+// Forget implements detect.WindowCounter.
+func (m *MemoryWindows) Forget(_ context.Context, kind detect.WindowKind, key string) error {
+	m.mu.Lock()
+	delete(m.sets, string(kind)+":"+key)
+	m.mu.Unlock()
+	return nil
+}
+
+// Len reports how many keys are held, for tests.
+func (m *MemoryWindows) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sets)
+}
+
+// sweep drops stale keys; after an overflow it also halves a map that is
+// still nearly full of live keys.
+func (m *MemoryWindows) sweep(now int64, overflow bool) {
+	cutoff := now - int64(m.maxAge)
+	for k, s := range m.sets {
+		if s.newest <= cutoff {
+			delete(m.sets, k)
+		}
+	}
+	if !overflow || len(m.sets) <= maxWindowKeys*9/10 {
+		return
+	}
+	// still nearly full of live keys: drop the older half rather than grow;
+	// stopping just below the bound would sweep all keys again on the next
+	// new one, under the lock, for every request
+	var newest []int64
+	for _, s := range m.sets {
+		newest = append(newest, s.newest)
+	}
+	median := quickMedian(newest)
+	for k, s := range m.sets {
+		if s.newest <= median {
+			delete(m.sets, k)
+		}
+	}
+}
+
+// quickMedian returns a value that about half of xs do not exceed (the
+// mean of min and max: cheap, and good enough to halve a flood).
+func quickMedian(xs []int64) int64 {
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo + (hi-lo)/2
+}
+
+// add records member at t and returns the members inside window.
+func (s *memberSet) add(member string, t int64, window time.Duration) int {
+	s.last[member] = t
+	s.newest = t
+	cutoff := t - int64(window)
+	for k, v := range s.last {
+		if v <= cutoff {
+			delete(s.last, k)
+		}
+	}
+	for len(s.last) > detect.MaxWindowEntries {
+		oldestKey, oldest := "", int64(1<<63-1)
+		for k, v := range s.last {
+			if v < oldest {
+				oldestKey, oldest = k, v
+			}
+		}
+		delete(s.last, oldestKey)
+	}
+	return len(s.last)
+}
