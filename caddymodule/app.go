@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/respond"
@@ -147,7 +148,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Caddy events, in that order. Publishing never waits on the network.
 func (a *App) buildCore() {
 	a.logSink = respond.Queue(a.logEvent, logQueue, eventsDroppedBy("log"))
-	sinks := []respond.Sink{respond.SinkFunc(countEvent), a.logSink, respond.SinkFunc(a.state.store.Events.Append)}
+	sinks := []respond.Sink{respond.SinkFunc(countEvent), respond.SinkFunc(a.queueLog), respond.SinkFunc(a.state.store.Events.Append)}
 	if a.alerts != nil {
 		sinks = append(sinks, respond.SinkFunc(a.alerts.Submit))
 	}
@@ -218,14 +219,26 @@ func (a *App) store() *respond.Store { return a.state.store }
 // logQueue bounds the events waiting to be logged.
 const logQueue = 4096
 
-// logEvent writes one security event to Caddy's log: WARN from MEDIUM up,
-// INFO below (Caddy's `log { level … }` can keep only what matters).
-func (a *App) logEvent(e detect.Event) {
-	level := zap.InfoLevel
+// logLevel is an event's log level: WARN from MEDIUM up, INFO below
+// (Caddy's `log { level … }` can keep only what matters).
+func logLevel(e detect.Event) zapcore.Level {
 	if e.Severity >= detect.Medium {
-		level = zap.WarnLevel
+		return zap.WarnLevel
 	}
-	if ce := a.logger.Check(level, "security event"); ce != nil {
+	return zap.InfoLevel
+}
+
+// queueLog queues an event for the log when the log would write it: an
+// event below the logger's level costs no hand-over to the log goroutine.
+func (a *App) queueLog(e detect.Event) {
+	if a.logger.Core().Enabled(logLevel(e)) {
+		a.logSink.Publish(e)
+	}
+}
+
+// logEvent writes one security event to Caddy's log.
+func (a *App) logEvent(e detect.Event) {
+	if ce := a.logger.Check(logLevel(e), "security event"); ce != nil {
 		ce.Write(
 			zap.String("event_id", e.ID), zap.String("type", string(e.Type)),
 			zap.String("severity", e.Severity.String()), zap.String("site", e.Site),

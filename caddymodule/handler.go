@@ -182,6 +182,7 @@ var emptyUser any = ""
 // the answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	x := newExchange(w, r, h)
+	defer x.release()
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl != nil {
 		repl.Set("http.vigil.user", emptyUser)
@@ -208,13 +209,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		x.status = http.StatusOK
 	}
+	a := detect.Answer{Status: x.status, Header: w.Header(), Clock: h.now}
 	if req.Login != nil {
-		// a login is counted on the request path: its time is Vigil's too
-		after := time.Now()
-		h.pipeline.Observe(req, detect.Answer{Status: x.status, Header: w.Header()})
-		spent += time.Since(after)
-	} else {
-		h.pipeline.Observe(req, detect.Answer{Status: x.status, Header: w.Header()})
+		a.Time = h.now() // a login is counted on the request path: its time is Vigil's too
+	}
+	h.pipeline.Observe(req, a)
+	if req.Login != nil {
+		spent += time.Since(a.Time)
 	}
 	h.observeDuration(req, spent)
 	return err

@@ -31,7 +31,7 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 	if len(h.Logins) > 0 {
 		logins = loginpkg.New(loginpkg.Options{
 			Routes: h.Logins, Policy: h.loginPolicy(), MaxBody: h.MaxBodyBytes, MonitorOnly: h.MonitorOnly,
-			Counter: st.Counter, Responder: h.responder, Logger: log, Now: h.now,
+			Counter: st.Counter, Responder: h.responder, Logger: log,
 			Hooks: loginpkg.Hooks{Attempt: func(o string) { loginAttempts.WithLabelValues(o).Inc() }},
 		})
 		p.Checks = append(p.Checks, logins.Match())
@@ -44,7 +44,7 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 		p.Checks = append(p.Checks, h.sessions.Identify())
 	}
 
-	po := probes.Options{Ban: h.IntrusionBan.ban(), Windows: st.Windows, Actor: h.responder, Pool: h.pool, Logger: log, Now: h.now}
+	po := probes.Options{Ban: h.IntrusionBan.ban(), Windows: st.Windows, Actor: h.responder, Pool: h.pool, Logger: log}
 	h.Probes.options(&po)
 	var err error
 	if po.Honeypot, err = compileHoneypots(h.Honeypot); err != nil {
@@ -108,7 +108,7 @@ func (h *Handler) buildAccess() (*access.Detector, error) {
 	}
 	return access.New(access.Options{
 		Rules: rules, ViolationCount: v.Count, ViolationWindow: time.Duration(v.Within), MonitorOnly: h.MonitorOnly,
-		Windows: h.app.store().Windows, Actor: h.responder, Pool: h.pool, Now: h.now,
+		Windows: h.app.store().Windows, Actor: h.responder, Pool: h.pool,
 	}), nil
 }
 

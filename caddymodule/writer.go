@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -14,8 +15,9 @@ import (
 
 // exchange is one request on its way through the handler: the request
 // context the detectors read, and the response writer the upstream writes
-// to. Both live in one allocation, the only one a request without a
-// session or a login costs.
+// to. Both live in one object, taken from a pool and given back when the
+// handler returns, so a request without a session or a login costs no
+// allocation.
 //
 // The writer notes the status as the answer streams through and, when a
 // tap watches the answer, hands it the body: decoded on the fly when the
@@ -32,10 +34,21 @@ type exchange struct {
 	cut    bool           // a tap ended the answer
 }
 
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
 func newExchange(w http.ResponseWriter, r *http.Request, h *Handler) *exchange {
-	x := &exchange{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	x := exchanges.Get().(*exchange)
+	x.ResponseWriter = w
 	x.req = detect.Request{HTTP: r, Answer: w.Header(), IP: clientIP(r), Site: h.Site, Start: h.now()}
 	return x
+}
+
+// release gives x back to the pool. Nothing may use it afterwards: the
+// upstream is done with the writer (the net/http contract once ServeHTTP
+// returns), and background work holds Facts, never the Request.
+func (x *exchange) release() {
+	*x = exchange{}
+	exchanges.Put(x)
 }
 
 // watch lets tap see the answer; nil leaves the answer unwatched.

@@ -42,7 +42,7 @@ func TestFactsEventRedactsSecrets(t *testing.T) {
 	r := httptest.NewRequest("GET", "/wp-admin/?user=bob&password=hunter2&X-Api-Key=k1&access_token=t&q=union+select&Passwd=p&user_password=z&pin=", nil)
 	r.Header.Set("User-Agent", strings.Repeat("A", 1000))
 	req := &Request{HTTP: r, IP: netip.MustParseAddr("203.0.113.7"), Site: "shop"}
-	e := req.Facts().Event(SystemIntrusion, time.Now())
+	e := req.Facts().Event(SystemIntrusion, time.Now(), nil)
 	q := e.Details["query"].(string)
 	for _, secret := range []string{"hunter2", "k1", "=t&", "Passwd=p", "=z"} {
 		if strings.Contains(q, secret) {

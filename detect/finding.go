@@ -43,7 +43,9 @@ type Finding struct {
 	Target   string
 	Ban      Ban    // for LockAccount and BlockAddress
 	Reason   string // the decision's reason; empty: the type
-	Details  Details
+	// Details are the finding's own facts; the Actor adds the request's to
+	// them and keeps the map as the event's (the finding gives it up).
+	Details Details
 }
 
 // Outcome is what the Actor did with a finding.

@@ -53,6 +53,8 @@ func (r *Request) Net() string { return ClientNet(r.IP) }
 type Facts struct {
 	Site, Method, Path, Query, Agent string
 	IP                               netip.Addr
+	// Net is ClientNet(IP): what per-address counters and blocks key on.
+	Net string
 	// User is who the event is about: the account a login names, else the
 	// verified session's user.
 	User string
@@ -66,8 +68,13 @@ type Facts struct {
 // Facts takes the snapshot.
 func (r *Request) Facts() Facts {
 	h := r.HTTP
-	f := Facts{Site: r.Site, Method: h.Method, Path: h.URL.Path, Query: h.URL.RawQuery,
-		Agent: h.Header.Get("User-Agent"), IP: r.IP}
+	f := Facts{Site: r.Site, Method: h.Method, Path: h.URL.Path, Query: h.URL.RawQuery, IP: r.IP}
+	if ua := h.Header["User-Agent"]; len(ua) > 0 {
+		f.Agent = ua[0]
+	}
+	if r.IP.IsValid() {
+		f.Net = ClientNet(r.IP)
+	}
 	if f.Site == "" {
 		f.Site = h.Host
 	}
@@ -80,26 +87,27 @@ func (r *Request) Facts() Facts {
 	return f
 }
 
-// Net is the client's address as per-address counters and blocks key it.
-func (f Facts) Net() string { return ClientNet(f.IP) }
-
 // NetKey is the hashed key of the client's address (or IPv6 /64).
-func (f Facts) NetKey() string { return HashID("ip", ClientNet(f.IP)) }
+func (f Facts) NetKey() string { return HashID("ip", f.Net) }
 
 // Event is an event of type t about the request at now: site, user and
 // address, and the request's method, path, query (secrets redacted) and
 // User-Agent in its details, each shortened so no client can make an event
-// large. Detectors add their own details to it.
-func (f Facts) Event(t Type, now time.Time) Event {
+// large. The event takes d (may be nil), a detector's own details, as its
+// details map: the caller gives it up.
+func (f Facts) Event(t Type, now time.Time, d Details) Event {
 	e := NewEvent(t, now)
 	e.Site = Display(f.Site)
 	e.User = Display(f.User)
 	if f.IP.IsValid() {
 		e.IP = f.IP.String()
 	}
-	// sized for the request's details and a detector's own
-	e.Details = make(Details, 8)
-	e.Details["method"], e.Details["path"] = Display(f.Method), Display(f.Path)
+	if d == nil {
+		// sized for the request's details and a few of a detector's own
+		d = make(Details, 8)
+	}
+	e.Details = d
+	d["method"], d["path"] = Display(f.Method), Display(f.Path)
 	if f.Query != "" {
 		e.Details["query"] = Display(RedactQuery(f.Query))
 	}

@@ -26,6 +26,19 @@ type Observer interface {
 type Answer struct {
 	Status int
 	Header http.Header
+	// Time is when the answer ended, when the handler read the clock
+	// already (a login); else zero, and Clock reads it for an observer
+	// that records something (reading the clock costs on every request).
+	Time  time.Time
+	Clock func() time.Time
+}
+
+// At is when the answer ended: the time of what observers record.
+func (a Answer) At() time.Time {
+	if a.Time.IsZero() && a.Clock != nil {
+		return a.Clock()
+	}
+	return a.Time
 }
 
 // TapFactory gives a request a ResponseTap when the request's answer must

@@ -77,25 +77,22 @@ func (r *Responder) Act(ctx context.Context, f detect.Finding) detect.Outcome {
 	if f.Time.IsZero() {
 		f.Time = r.core.now()
 	}
-	ev := f.Facts.Event(f.Type, f.Time)
+	ev := f.Facts.Event(f.Type, f.Time, f.Details)
 	if f.Severity != 0 {
 		ev.Severity = f.Severity
 	}
-	for k, v := range f.Details {
-		ev.Details[k] = v
-	}
-	kind, target := decisionOf(f)
+	kind, target := decisionOf(&f)
 	switch {
 	case kind == "":
-		return r.record(ctx, f, ev)
+		return r.record(ctx, &f, ev)
 	case kind == Block && r.core.Allowed(f.Facts.IP):
 		ev.Details["allowlisted"] = true
 		r.core.restart(ctx, kind, target)
-		return r.record(ctx, f, ev)
+		return r.record(ctx, &f, ev)
 	case r.policy.MonitorOnly:
 		ev.Details["monitor_only"] = true
 		r.core.restart(ctx, kind, target)
-		return r.record(ctx, f, ev)
+		return r.record(ctx, &f, ev)
 	}
 	reason := f.Reason
 	if reason == "" {
@@ -105,7 +102,7 @@ func (r *Responder) Act(ctx context.Context, f detect.Finding) detect.Outcome {
 	d, fresh, err := r.core.Store.Decisions.Impose(ctx, d, f.Ban.Base, f.Ban.Max, f.Time)
 	if err != nil {
 		r.core.logger().Error("imposing decision", "kind", string(kind), "error", err)
-		return r.record(ctx, f, ev)
+		return r.record(ctx, &f, ev)
 	}
 	out := detect.Outcome{Enforced: true, Fresh: fresh, Strike: d.Strike, Until: d.Until}
 	if !fresh {
@@ -119,13 +116,13 @@ func (r *Responder) Act(ctx context.Context, f detect.Finding) detect.Outcome {
 		ev.Severity = min(ev.Severity+1, detect.Critical)
 	}
 	r.core.restart(ctx, kind, target)
-	r.record(ctx, f, ev)
+	r.record(ctx, &f, ev)
 	return out
 }
 
 // decisionOf is the decision a finding asks for, if any. An address that
 // is not known cannot be blocked.
-func decisionOf(f detect.Finding) (Kind, string) {
+func decisionOf(f *detect.Finding) (Kind, string) {
 	switch f.Action {
 	case detect.LockAccount:
 		if f.Target != "" {
@@ -135,8 +132,8 @@ func decisionOf(f detect.Finding) (Kind, string) {
 		if f.Target != "" {
 			return Block, f.Target
 		}
-		if f.Facts.IP.IsValid() {
-			return Block, f.Facts.Net()
+		if f.Facts.Net != "" {
+			return Block, f.Facts.Net
 		}
 	}
 	return "", ""
@@ -144,7 +141,7 @@ func decisionOf(f detect.Finding) (Kind, string) {
 
 // record publishes the finding's event and ends the sessions the site's
 // policy says it ends.
-func (r *Responder) record(ctx context.Context, f detect.Finding, ev detect.Event) detect.Outcome {
+func (r *Responder) record(ctx context.Context, f *detect.Finding, ev detect.Event) detect.Outcome {
 	r.core.Bus.Publish(ev)
 	r.terminate(ctx, f)
 	return detect.Outcome{}
@@ -156,7 +153,7 @@ func (r *Responder) record(ctx context.Context, f detect.Finding, ev detect.Even
 // an attacker merely tried. Nothing happens unless a site verifies
 // sessions (a revocation would then change nothing and only clutter the
 // decisions).
-func (r *Responder) terminate(ctx context.Context, f detect.Finding) {
+func (r *Responder) terminate(ctx context.Context, f *detect.Finding) {
 	if !r.policy.TerminateOn[f.Type] || r.policy.MonitorOnly || !r.core.sessions.inUse() {
 		return
 	}

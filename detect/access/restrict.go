@@ -41,7 +41,6 @@ type Options struct {
 	Windows         detect.WindowCounter
 	Actor           detect.Actor
 	Pool            *detect.Pool
-	Now             func() time.Time
 }
 
 // Detector is the access family's check (restrict) and observer (the
@@ -50,11 +49,8 @@ type Detector struct {
 	opt Options
 }
 
-// New returns a detector; opt.Now defaults to time.Now.
+// New returns a detector.
 func New(opt Options) *Detector {
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
 	return &Detector{opt: opt}
 }
 
@@ -81,7 +77,7 @@ func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 	if req.Identity == nil || req.Login != nil || (a.Status != http.StatusUnauthorized && a.Status != http.StatusForbidden) {
 		return
 	}
-	v := violation{facts: req.Facts(), source: "upstream", status: a.Status, at: d.opt.Now()}
+	v := violation{facts: req.Facts(), source: "upstream", status: a.Status, at: a.At()}
 	ctx := context.WithoutCancel(req.HTTP.Context())
 	d.opt.Pool.Go(func() { d.record(ctx, v) })
 }

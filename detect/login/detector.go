@@ -41,7 +41,6 @@ type Options struct {
 	Responder   Responder
 	Hooks       Hooks
 	Logger      *slog.Logger
-	Now         func() time.Time
 }
 
 // Detector is the login family's check (Guard), its route matcher (Match)
@@ -50,14 +49,10 @@ type Detector struct {
 	opt Options
 }
 
-// New returns a detector; opt.Logger and opt.Now default to discarding and
-// time.Now.
+// New returns a detector; a nil opt.Logger discards.
 func New(opt Options) *Detector {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
 	}
 	return &Detector{opt: opt}
 }
@@ -120,14 +115,14 @@ func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 	if l == nil {
 		return
 	}
-	ctx, now, f := context.WithoutCancel(req.HTTP.Context()), d.opt.Now(), req.Facts()
+	ctx, now, f := context.WithoutCancel(req.HTTP.Context()), a.At(), req.Facts()
 	if l.User == "" || !d.opt.Routes[l.Route].Succeeded(a.Status, a.Header) {
 		d.attempt("failure")
 		d.recordFailure(ctx, f, l, now)
 		return
 	}
 	d.attempt("success")
-	if err := d.opt.Counter.RecordSuccess(ctx, detect.KeysFor(l.User, f.Net())); err != nil {
+	if err := d.opt.Counter.RecordSuccess(ctx, detect.KeysFor(l.User, f.Net)); err != nil {
 		d.opt.Logger.Debug("clearing login failures", "error", err)
 	}
 	d.opt.Responder.Act(ctx, detect.Finding{Type: detect.SuccessfulLogin, Time: now, Facts: f})
@@ -141,7 +136,7 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 		windows.Account, windows.Pair, windows.Stuffing = 0, 0, 0
 	}
 	f.User = l.User
-	counts, err := d.opt.Counter.RecordFailure(ctx, detect.KeysFor(l.User, f.Net()), windows, now)
+	counts, err := d.opt.Counter.RecordFailure(ctx, detect.KeysFor(l.User, f.Net), windows, now)
 	if err != nil {
 		d.opt.Logger.Error("counting login failure", "error", err)
 	}
@@ -161,7 +156,7 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 			}
 			fd.Target = l.User
 		case detect.BlockAddress:
-			fd.Target = f.Net()
+			fd.Target = f.Net
 		}
 		fd.Facts, fd.Time = f, now
 		d.opt.Responder.Act(ctx, fd)

@@ -35,10 +35,9 @@ const DefaultStuffingBan = time.Hour
 // findings carry no target or facts yet: the caller knows them.
 func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
 	var out []detect.Finding
-	counts := countDetails(c)
 	if p.Lockout.Enabled() && c.Account >= p.Lockout.Failures {
-		d := detect.Details{"threshold": p.Lockout.Failures, "window": p.Lockout.Within.String()}
-		mergeInto(d, counts)
+		d := countDetails(c)
+		d["threshold"], d["window"] = p.Lockout.Failures, p.Lockout.Within.String()
 		if c.Pair < c.Account {
 			// failures for one account from several addresses: a distributed
 			// brute force rather than one confused user
@@ -48,37 +47,32 @@ func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
 	}
 	stuffing := p.StuffingAccounts > 0 && p.StuffingWithin > 0 && c.AccountsFromIP >= p.StuffingAccounts
 	if stuffing {
-		d := detect.Details{"threshold": p.StuffingAccounts, "window": p.StuffingWithin.String()}
-		mergeInto(d, counts)
+		d := countDetails(c)
+		d["threshold"], d["window"] = p.StuffingAccounts, p.StuffingWithin.String()
 		out = append(out, detect.Finding{Type: detect.CredentialStuffing, Details: d})
 	}
 	switch {
 	case p.BlockIP.Enabled() && c.IP >= p.BlockIP.Failures:
-		d := detect.Details{"threshold": p.BlockIP.Failures, "window": p.BlockIP.Within.String(), "reason": "failed_logins"}
-		mergeInto(d, counts)
+		d := countDetails(c)
+		d["threshold"], d["window"], d["reason"] = p.BlockIP.Failures, p.BlockIP.Within.String(), "failed_logins"
 		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: p.BlockIP, Reason: "failed_logins", Details: d})
 	case stuffing:
 		ban := p.BlockIP
 		if !ban.Enabled() {
 			ban = detect.Ban{Failures: p.StuffingAccounts, Within: p.StuffingWithin, Base: DefaultStuffingBan, Max: 24 * time.Hour}
 		}
-		d := detect.Details{"reason": "credential_stuffing"}
-		mergeInto(d, counts)
+		d := countDetails(c)
+		d["reason"] = "credential_stuffing"
 		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: ban, Reason: "credential_stuffing", Details: d})
 	}
 	return out
 }
 
-// countDetails are the counts every login event carries.
+// countDetails are the counts every login event carries, in a map sized
+// for them and the request's details (8 entries stay one map group).
 func countDetails(c detect.LoginCounts) detect.Details {
-	return detect.Details{
-		"account_failures": c.Account, "ip_failures": c.IP,
-		"pair_failures": c.Pair, "accounts_from_ip": c.AccountsFromIP,
-	}
-}
-
-func mergeInto(dst, src detect.Details) {
-	for k, v := range src {
-		dst[k] = v
-	}
+	d := make(detect.Details, 8)
+	d["account_failures"], d["ip_failures"] = c.Account, c.IP
+	d["pair_failures"], d["accounts_from_ip"] = c.Pair, c.AccountsFromIP
+	return d
 }

@@ -36,7 +36,6 @@ type Options struct {
 	Actor   detect.Actor
 	Pool    *detect.Pool
 	Logger  *slog.Logger
-	Now     func() time.Time
 }
 
 // Detector is the probe family's check (the request itself gives the
@@ -46,14 +45,10 @@ type Detector struct {
 	agents AgentVerdicts
 }
 
-// New returns a detector; opt.Logger and opt.Now default to discarding and
-// time.Now.
+// New returns a detector; a nil opt.Logger discards.
 func New(opt Options) *Detector {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
 	}
 	return &Detector{opt: opt}
 }
@@ -114,7 +109,7 @@ func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 	if req.Login != nil || !d.scanned(a.Status, req.HTTP.URL.Path) || !req.IP.IsValid() {
 		return
 	}
-	f, ctx, now := req.Facts(), context.WithoutCancel(req.HTTP.Context()), d.opt.Now()
+	f, ctx, now := req.Facts(), context.WithoutCancel(req.HTTP.Context()), a.At()
 	d.opt.Pool.Go(func() { d.countProbe(ctx, f, now) })
 }
 
@@ -148,7 +143,7 @@ func (d *Detector) countProbe(ctx context.Context, f detect.Facts, now time.Time
 // intrusion is a SYSTEM_INTRUSION finding (HIGH; CRITICAL for a honeypot)
 // that blocks the address for the intrusion ban.
 func (d *Detector) intrusion(ctx context.Context, f detect.Facts, kind, evidence string, now time.Time) detect.Outcome {
-	fd := detect.Finding{Type: detect.SystemIntrusion, Time: now, Facts: f, Action: detect.BlockAddress, Target: f.Net(),
+	fd := detect.Finding{Type: detect.SystemIntrusion, Time: now, Facts: f, Action: detect.BlockAddress, Target: f.Net,
 		Ban: d.opt.Ban, Reason: "SYSTEM_INTRUSION: " + kind, Details: detect.Details{"kind": kind, "evidence": evidence}}
 	if kind == "honeypot" {
 		fd.Severity = detect.Critical
