@@ -1,6 +1,9 @@
-// Package respond holds Vigil's enforcement state (IP blocks, account locks,
-// session revocations) in memory or Redis, the event log, and the side effects
-// of findings. It never imports Caddy.
+// Package respond turns findings into actions: the Responder (the one path
+// from a finding to a decision, an ended session and an event), the
+// decisions (IP blocks, account locks, session revocations) with their local
+// cache and their propagation between instances, the event bus and its
+// sinks, and the event log (memory ring, Redis stream) with its queries and
+// tail. It never imports Caddy.
 package respond
 
 import (
