@@ -172,6 +172,19 @@ func TestHoneypotBlocksAtOnce(t *testing.T) {
 	if err := h.setup(app); err != nil {
 		t.Fatal(err)
 	}
+	// a third-party page embedding the honeypot makes its visitors' browsers
+	// load it: recorded, never blocked
+	img := newRequest("GET", "/wp-admin/x.png", "", "203.0.113.66")
+	img.Header.Set("Sec-Fetch-Site", "cross-site")
+	img.Header.Set("Sec-Fetch-Mode", "no-cors")
+	img.Header.Set("Sec-Fetch-Dest", "image")
+	if code, _ := serve(t, h, up, img); code != http.StatusOK {
+		t.Fatalf("cross-site image of the honeypot: %d, want it through", code)
+	}
+	evs := eventsOf(t, app, detect.SystemIntrusion)
+	if len(evs) != 1 || evs[0].Severity != detect.Low || evs[0].Details["cross_site"] != true || evs[0].Details["kind"] != "honeypot" {
+		t.Fatalf("cross-site honeypot hit: %+v", evs)
+	}
 	code, hdr := serve(t, h, up, newRequest("GET", "/WP-ADMIN/install.php", "", "203.0.113.66"))
 	if code != http.StatusForbidden || hdr.Get("Retry-After") != "60" {
 		t.Fatalf("honeypot hit: %d Retry-After %q", code, hdr.Get("Retry-After"))
@@ -179,11 +192,17 @@ func TestHoneypotBlocksAtOnce(t *testing.T) {
 	if code, _ := serve(t, h, up, newRequest("GET", "/", "", "203.0.113.66")); code != http.StatusForbidden {
 		t.Fatalf("after the hit: %d, want the address blocked", code)
 	}
-	if up.hits != 0 {
-		t.Fatal("the upstream saw the intruder")
+	if up.hits != 1 {
+		t.Fatalf("the upstream saw %d requests, want only the cross-site image", up.hits)
 	}
-	evs := eventsOf(t, app, detect.SystemIntrusion)
-	if len(evs) != 1 || evs[0].Severity != detect.Critical || evs[0].Details["kind"] != "honeypot" {
+	evs = eventsOf(t, app, detect.SystemIntrusion)
+	var hit *detect.Event
+	for i := range evs {
+		if evs[i].Details["cross_site"] == nil {
+			hit = &evs[i]
+		}
+	}
+	if len(evs) != 2 || hit == nil || hit.Severity != detect.Critical || hit.Details["kind"] != "honeypot" {
 		t.Fatalf("SYSTEM_INTRUSION: %+v", evs)
 	}
 	// allowlisted addresses are recorded, not blocked
@@ -196,28 +215,67 @@ func TestHoneypotBlocksAtOnce(t *testing.T) {
 	}
 }
 
+// TestProbeDetectors: probes score, they do not trip. One ambiguous request
+// (a search about SQL, a sensitive-looking download that exists, one .env)
+// passes; a scanner's series of them is refused before the upstream and
+// recorded as one HIGH SYSTEM_INTRUSION saying which bucket overflowed. A
+// scanner's own User-Agent is refused at once. Each can be turned off.
 func TestProbeDetectors(t *testing.T) {
 	c := newClock()
-	for name, tc := range map[string]struct{ target, ua string }{
-		"sensitive file": {"/.git/config", ""},
-		"signature":      {"/item?id=1+UNION+SELECT+password+FROM+users", ""},
-		"scanner agent":  {"/", "sqlmap/1.7.2#stable"},
+	for name, tc := range map[string]struct {
+		targets        []string
+		ua             string
+		kind, evidence string
+	}{
+		"sensitive file": {[]string{"/.git/config", "/.env", "/.aws/credentials"}, "", "sensitive_file", "aws"},
+		"signature": {[]string{"/item?id=1+UNION+SELECT+password+FROM+users", "/item?id=1+AND+SLEEP(5)", "/item?id=1;WAITFOR+DELAY+'0:0:5'",
+			"/item?id=extractvalue(1,concat(0x7e,version()))", "/item?id=-1+UNION+ALL+SELECT+@@version"}, "", "signature", "sqli"},
+		"scanner agent": {[]string{"/"}, "sqlmap/1.7.2#stable", "scanner_agent", "sqlmap"},
 	} {
 		app, up := testApp(t), &fakeApp{}
 		h := testHandler(t, app, c)
-		if code, _ := serve(t, h, up, withUA(newRequest("GET", tc.target, "", "203.0.113.70"), tc.ua)); code != http.StatusForbidden || up.hits != 0 {
-			t.Errorf("%s: %d (upstream hits %d), want 403 before the upstream", name, code, up.hits)
+		last := len(tc.targets) - 1
+		for i, target := range tc.targets {
+			code, _ := serve(t, h, up, withUA(newRequest("GET", target, "", "203.0.113.70"), tc.ua))
+			if i < last && code != http.StatusOK {
+				t.Errorf("%s: request %d answered %d; one piece of evidence must not ban", name, i+1, code)
+			}
+			if i == last && (code != http.StatusForbidden || up.hits != last) {
+				t.Errorf("%s: request %d answered %d (upstream hits %d), want 403 before the upstream", name, i+1, code, up.hits)
+			}
 		}
-		if evs := eventsOf(t, app, detect.SystemIntrusion); len(evs) != 1 || evs[0].Severity != detect.High {
+		evs := eventsOf(t, app, detect.SystemIntrusion)
+		if len(evs) != 1 || evs[0].Severity != detect.High || evs[0].Details["kind"] != tc.kind || evs[0].Details["evidence"] != tc.evidence {
 			t.Errorf("%s: events %+v", name, evs)
+		} else if _, ok := evs[0].Details["bucket"].(string); !ok || evs[0].Details["level"] == nil || evs[0].Details["capacity"] == nil {
+			t.Errorf("%s: the event does not say which bucket overflowed: %+v", name, evs[0].Details)
+		}
+		if code, _ := serve(t, h, up, newRequest("GET", "/", "", "203.0.113.70")); code != http.StatusForbidden {
+			t.Errorf("%s: the address is not blocked (%d)", name, code)
 		}
 		// each can be turned off
 		off := testHandler(t, app, c)
 		off.Probes = &ProbesConfig{Off: true}
 		_ = off.setup(app)
-		if code, _ := serve(t, off, up, withUA(newRequest("GET", tc.target, "", "203.0.113.99"), tc.ua)); code != http.StatusOK {
-			t.Errorf("%s with probes off: %d", name, code)
+		for _, target := range tc.targets {
+			if code, _ := serve(t, off, up, withUA(newRequest("GET", target, "", "203.0.113.99"), tc.ua)); code != http.StatusOK {
+				t.Errorf("%s with probes off: %d", name, code)
+			}
 		}
+	}
+	// what the review found banned with one request now passes
+	app, up := testApp(t), &fakeApp{}
+	h := testHandler(t, app, c)
+	for _, target := range []string{"/search?q=how+to+use+union+select+in+mysql", "/search?q=%27+or+1%3D1+meaning",
+		"/search?q=%3Cscript%3E+tag+tutorial", "/blog/restore-from-backup.sql.gz", "/downloads/www.zip"} {
+		if code, _ := serve(t, h, up, newRequest("GET", target, "", "198.51.100.71")); code != http.StatusOK {
+			t.Errorf("GET %s: %d", target, code)
+		}
+		c.advance(10 * time.Second)
+	}
+	h.pool.Wait()
+	if evs := eventsOf(t, app, detect.SystemIntrusion); len(evs) != 0 {
+		t.Errorf("ordinary requests recorded as intrusions: %+v", evs)
 	}
 }
 
@@ -232,24 +290,106 @@ func TestDirectoryScanBlocked(t *testing.T) {
 	for _, p := range []string{"/old-page", "/img/a.png", "/img/b.png", "/favicon.ico", "/old-page", "/missing", "/js/x.js", "/gone"} {
 		call(t, h, notFound, "GET", p, "198.51.100.20", nil)
 	}
-	h.pool.Wait()
-	if code, _ := call(t, h, notFound, "GET", "/", "198.51.100.20", nil); code == http.StatusForbidden {
-		t.Fatal("a normal visitor was blocked")
+	// nor is an API client whose records are gone
+	for i := 0; i < 12; i++ {
+		call(t, h, notFound, "GET", "/api/items/"+strconv.Itoa(100+i), "198.51.100.21", nil)
 	}
-	for i := 0; i < 5; i++ {
-		call(t, h, notFound, "GET", "/scan/"+strconv.Itoa(i), "203.0.113.80", nil)
+	h.pool.Wait()
+	for _, ip := range []string{"198.51.100.20", "198.51.100.21"} {
+		if code, _ := call(t, h, &userApp{}, "GET", "/", ip, nil); code == http.StatusForbidden {
+			t.Fatalf("a normal client (%s) was blocked", ip)
+		}
+	}
+	for _, w := range []string{"backup", "old", "test", "dev", "staging"} {
+		call(t, h, notFound, "GET", "/"+w+"/", "203.0.113.80", nil)
 		h.pool.Wait()
 	}
 	if code, _ := call(t, h, notFound, "GET", "/", "203.0.113.80", nil); code != http.StatusForbidden {
 		t.Fatalf("after 5 distinct 404s: %d, want the scanner blocked", code)
 	}
 	evs := eventsOf(t, app, detect.SystemIntrusion)
-	if len(evs) != 1 || evs[0].Details["kind"] != "scan" {
+	if len(evs) != 1 || evs[0].Details["kind"] != "scan" || evs[0].Details["bucket"] != "scan" ||
+		evs[0].Details["evidence"] != "5 distinct paths answered 4xx within 1m0s" || evs[0].Details["capacity"] != 4.0 {
 		t.Fatalf("events: %+v", evs)
+	}
+}
+
+// TestProbeBucketsLeak: evidence leaks away; a slow trickle of probes
+// never bans, the same probes in a burst do.
+func TestProbeBucketsLeak(t *testing.T) {
+	c := newClock()
+	app, up := testApp(t), &fakeApp{}
+	h := testHandler(t, app, c)
+	files := []string{"/.env", "/.git/config", "/.htpasswd", "/.aws/credentials", "/.ssh/id_rsa", "/.DS_Store"}
+	for _, f := range files {
+		if code, _ := serve(t, h, up, newRequest("GET", f, "", "198.51.100.40")); code != http.StatusOK {
+			t.Fatalf("a sensitive file a minute: %s answered %d", f, code)
+		}
+		c.advance(time.Minute)
+	}
+	for i, f := range files[:3] {
+		code, _ := serve(t, h, up, newRequest("GET", f, "", "198.51.100.41"))
+		if want := map[bool]int{true: http.StatusForbidden, false: http.StatusOK}[i == 2]; code != want {
+			t.Fatalf("burst, file %d: %d, want %d", i+1, code, want)
+		}
 	}
 }
 
 func withUA(r *http.Request, ua string) *http.Request {
 	r.Header.Set("User-Agent", ua)
 	return r
+}
+
+// TestProbeOptionErrors: the probe options added with the buckets are
+// refused with a message naming the problem and the line.
+func TestProbeOptionErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ site, want string }{
+		"sensitivity value": {"vigil {\n\tprobes {\n\t\tsensitivity paranoid\n\t}\n}", `probes sensitivity: want low, normal or high, not "paranoid"`},
+		"sensitivity args":  {"vigil {\n\tprobes {\n\t\tsensitivity low high\n\t}\n}", "wrong argument count"},
+		"probe_paths":       {"vigil {\n\tprobes {\n\t\tprobe_paths sometimes\n\t}\n}", `probe_paths: "sometimes" is not on or off`},
+	} {
+		t.Run(name, func(t *testing.T) { wantAdaptError(t, ":8080 {\n"+tc.site+"\n}\n", tc.want) })
+	}
+	// JSON configs are checked too
+	if err := (&ProbesConfig{Sensitivity: "extreme"}).validate(); err == nil {
+		t.Fatal("a JSON sensitivity of extreme was accepted")
+	}
+}
+
+// TestRequireStillScoresProbes: with require, requests without a valid
+// session are still checked for probes before the 401: each piece of
+// evidence is poured (the first ones answered 401, as any anonymous
+// request), and the request that overflows a bucket is refused 403, one
+// SYSTEM_INTRUSION recorded and the address blocked even for a valid
+// session. (TestRequireStillDetectsProbes covers the single-request cases
+// that still ban at once: a honeypot and a scanner's User-Agent.)
+func TestRequireStillScoresProbes(t *testing.T) {
+	c := newClock()
+	for name, tc := range map[string]struct {
+		targets []string
+		hdr     http.Header
+	}{
+		"sensitive files": {[]string{"/.env", "/.git/config", "/.aws/credentials"}, nil},
+		"signatures": {[]string{"/item?id=1+UNION+SELECT+password+FROM+users", "/item?id=1+AND+SLEEP(5)", "/item?id=1;WAITFOR+DELAY+'0:0:5'",
+			"/item?id=extractvalue(1,concat(0x7e,version()))", "/item?id=-1+UNION+ALL+SELECT+@@version"}, bearer("garbage")},
+	} {
+		app, up := testApp(t), &userApp{}
+		h := sessionHandler(t, app, c, &JWTConfig{Require: true})
+		for i, target := range tc.targets {
+			code, _ := call(t, h, up, "GET", target, "203.0.113.71", tc.hdr)
+			want := http.StatusUnauthorized
+			if i == len(tc.targets)-1 {
+				want = http.StatusForbidden
+			}
+			if code != want {
+				t.Errorf("%s: request %d answered %d, want %d", name, i+1, code, want)
+			}
+		}
+		if evs := eventsOf(t, app, detect.SystemIntrusion); len(evs) != 1 {
+			t.Errorf("%s: %d SYSTEM_INTRUSION events", name, len(evs))
+		}
+		if code, _ := call(t, h, up, "GET", "/", "203.0.113.71", bearer(mint(t, jose.HS256, []byte(testSecret), "", claimsAt("carol", c.now())))); code != http.StatusForbidden {
+			t.Errorf("%s: the address is not blocked (%d)", name, code)
+		}
+	}
 }

@@ -48,9 +48,17 @@ type AlertConfig struct {
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 	// Timeout bounds one delivery attempt. Default 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// Throttle is the most alerts sent per ThrottleWindow (default 20 per
-	// 1m); the rest go into a digest. -1 turns throttling off.
-	Throttle       int            `json:"throttle,omitempty"`
+	// Throttle is the most alerts of one event type and severity sent per
+	// ThrottleWindow; the rest of that type and severity go into its own
+	// digest, so a storm of FAILED_LOGIN never folds an ACCOUNT_LOCKED, nor
+	// LOW traffic a MEDIUM alert. Default by type: off for webhook (it
+	// feeds machines, which want every alert); 20 per 1m per type and
+	// severity for slack and email (people read them) and for pagerduty,
+	// which never throttles CRITICAL (PagerDuty folds repeats by dedup_key
+	// itself). -1 turns throttling off.
+	Throttle int `json:"throttle,omitempty"`
+	// ThrottleWindow is the length of a throttle window (default 1m); it
+	// also paces the digest of held-back duplicates.
 	ThrottleWindow caddy.Duration `json:"throttle_window,omitempty"`
 	// DedupWindow holds back repeats of an alert (same dedup_key and
 	// severity) for this long. Default 10m; -1 turns it off.

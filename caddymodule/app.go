@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
@@ -61,6 +63,7 @@ type App struct {
 	emitter   *eventEmitter // nil when Caddy's events app is unavailable
 	core      *respond.Core // the responder every site of this config shares
 	logSink   *respond.QueuedSink
+	ctx       caddy.Context
 }
 
 // StoreConfig selects and configures the backing store.
@@ -96,6 +99,7 @@ const defaultRetention = 30 * 24 * time.Hour
 
 // Provision parses the allowlist and takes (or creates) the shared state.
 func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
 	a.logger = ctx.Logger()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering vigil metrics: %w", err)
@@ -193,7 +197,33 @@ func (a *App) storeConfig() StoreConfig {
 // never delivers alerts queued by a running gateway.
 func (a *App) Start() error {
 	a.alerts.Start()
+	a.warnLenientProxies()
 	return nil
+}
+
+// warnLenientProxies warns about servers that trust proxies without
+// trusted_proxies_strict: Caddy then takes the first address of
+// X-Forwarded-For that is not a trusted proxy, reading from the left, so a
+// client behind a proxy that appends to the header chooses its own address
+// (and the address every counter and block of Vigil keys on).
+func (a *App) warnLenientProxies() {
+	if a.ctx.Context == nil {
+		return
+	}
+	v, err := a.ctx.AppIfConfigured("http")
+	if err != nil {
+		return
+	}
+	httpApp, ok := v.(*caddyhttp.App)
+	if !ok {
+		return
+	}
+	for name, srv := range httpApp.Servers {
+		if trustsProxies(srv) && srv.TrustedProxiesStrict == 0 {
+			a.logger.Warn("trusted_proxies is set without trusted_proxies_strict: behind a proxy that appends to X-Forwarded-For, clients can choose the address Vigil counts and blocks them by; add trusted_proxies_strict to the server's options",
+				zap.String("server", name))
+		}
+	}
 }
 
 // Stop implements caddy.App.
@@ -248,6 +278,18 @@ func (a *App) logEvent(e detect.Event) {
 	}
 }
 
+// trustsProxies reports whether a provisioned server trusts proxies. Caddy
+// drops TrustedProxiesRaw once it has loaded the source into an unexported
+// field, so that field is looked at (only whether it is set); a Caddy that
+// renames it makes this report false, never panic.
+func trustsProxies(srv *caddyhttp.Server) bool {
+	if len(srv.TrustedProxiesRaw) > 0 {
+		return true
+	}
+	f := reflect.ValueOf(srv).Elem().FieldByName("trustedProxies")
+	return f.IsValid() && f.Kind() == reflect.Interface && !f.IsNil()
+}
+
 // parsePrefixes reads IP addresses and CIDR ranges.
 func parsePrefixes(items []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(items))
@@ -279,7 +321,7 @@ func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, err
 	hooks := respond.Hooks{
 		StoreError:   func(op string) { storeErrors.WithLabelValues(op).Inc() },
 		EventDropped: eventsDroppedBy("store"),
-		Evicted:      func(n int) { stateEvictions.Add(float64(n)) },
+		Evicted:      func(state string, n int) { evictionsOf(state)(n) },
 		DecisionCount: func(kind respond.Kind, n int) {
 			activeDecisions.WithLabelValues(string(kind)).Set(float64(n))
 		},

@@ -29,6 +29,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		login <METHOD> <path> {
 //			user form:<field> | json:<field.path> | header:<name>
 //			success status <code>... | header <name> [<value>] | redirect_not <prefix>
+//			unreadable refuse | forward
 //		}
 //		lockout <n> within <dur> for <dur> [max <dur>]
 //		block_ip <n> within <dur> for <dur> [max <dur>]
@@ -158,6 +159,15 @@ func parseLogin(d *caddyfile.Dispenser) (LoginRoute, error) {
 			if err := parseSuccess(d, &l); err != nil {
 				return l, err
 			}
+		case "unreadable":
+			v, err := oneString(d)
+			if err != nil {
+				return l, err
+			}
+			if v != "refuse" && v != "forward" {
+				return l, d.Errf("login unreadable: %q is not refuse or forward", v)
+			}
+			l.Unreadable = v
 		default:
 			return l, d.Errf("unknown login option %q", d.Val())
 		}

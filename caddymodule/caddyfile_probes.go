@@ -12,6 +12,8 @@ import (
 //		sensitive_files on|off
 //		signatures on|off
 //		scanner_agents on|off
+//		probe_paths on|off
+//		sensitivity low|normal|high
 //	}
 func parseProbes(d *caddyfile.Dispenser) (*ProbesConfig, error) {
 	p := new(ProbesConfig)
@@ -46,6 +48,14 @@ func parseProbes(d *caddyfile.Dispenser) (*ProbesConfig, error) {
 			p.Signatures, err = onOff(d)
 		case "scanner_agents":
 			p.ScannerAgents, err = onOff(d)
+		case "probe_paths":
+			p.ProbePaths, err = onOff(d)
+		case "sensitivity":
+			if p.Sensitivity, err = oneString(d); err == nil {
+				if _, ok := sensitivities[p.Sensitivity]; !ok || p.Sensitivity == "" {
+					err = d.Errf("probes sensitivity: want low, normal or high, not %q", p.Sensitivity)
+				}
+			}
 		default:
 			return nil, d.Errf("unknown probes option %q", opt)
 		}

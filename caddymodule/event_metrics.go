@@ -37,3 +37,9 @@ func eventsDroppedBy(sink string) func() {
 	c := eventsDropped.WithLabelValues(sink)
 	return c.Inc
 }
+
+// evictionsOf counts the evictions of one bounded structure.
+func evictionsOf(state string) func(n int) {
+	c := stateEvictions.WithLabelValues(state)
+	return func(n int) { c.Add(float64(n)) }
+}

@@ -204,7 +204,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if x.status == 0 {
 		if err != nil {
 			// the upstream failed before answering (e.g. unreachable): no
-			// verdict on anything
+			// verdict on anything; observers see status 0
+			h.pipeline.Observe(req, detect.Answer{Clock: h.now})
 			return err
 		}
 		x.status = http.StatusOK

@@ -247,13 +247,25 @@ func TestLoginBodyReachesUpstreamUnchanged(t *testing.T) {
 		"username=" + strings.Repeat("A", 2000), // longer than a username may be
 		"username=%27%20OR%201%3D1--%0D%0AEVAL&password=x",
 	}
-	for _, b := range bodies {
-		serve(t, h, up, newRequest("POST", "/login", b, "192.0.2.1"))
+	// bodies Vigil reads reach the upstream byte for byte (a UTF-16 mark
+	// over garbage reads as text naming no user); one it cannot read the
+	// way an app might (a username longer than one may be) is refused,
+	// never forwarded
+	for i, b := range bodies {
+		hits := up.hits
+		code, _ := serve(t, h, up, newRequest("POST", "/login", b, "192.0.2.1"))
+		readable := i != 2
+		if !readable {
+			if up.hits != hits || code != http.StatusBadRequest {
+				t.Fatalf("unreadable body %d: %d, upstream hits %d → %d", i, code, hits, up.hits)
+			}
+			continue
+		}
 		if got := up.bodies[len(up.bodies)-1]; string(got) != b {
 			t.Fatalf("upstream got %d bytes, want the %d sent, unchanged", len(got), len(b))
 		}
 	}
-	// malformed bodies count against the IP, with no user
+	// refused bodies count against the IP, with no user
 	fails := eventsOf(t, app, detect.FailedLogin)
 	if len(fails) != 4 || fails[0].User != "' OR 1=1--\r\nEVAL" || fails[1].User != "" || fails[1].Details["ip_failures"] != 3 {
 		t.Fatalf("FAILED_LOGIN events: %+v", fails)
@@ -349,8 +361,13 @@ func TestLoginRouteMatching(t *testing.T) {
 			t.Errorf("%s should not match /login", p)
 		}
 	}
-	if l.Matches(httptest.NewRequest("GET", "/login", nil)) {
-		t.Error("GET must not match a POST login route")
+	// apps read credentials from any method: the route covers them all,
+	// and ";" path parameters too
+	for _, r := range []*http.Request{httptest.NewRequest("GET", "/login?username=alice", nil),
+		httptest.NewRequest("PUT", "/login", nil), httptest.NewRequest("POST", "/login;jsessionid=x", nil)} {
+		if !l.Matches(r) {
+			t.Errorf("%s %s should match /login", r.Method, r.URL)
+		}
 	}
 	g := LoginRoute{Method: "POST", Path: "/api/*/login"}
 	if !g.Matches(httptest.NewRequest("POST", "/api/v2/login", nil)) {

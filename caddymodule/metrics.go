@@ -22,10 +22,10 @@ var (
 		Namespace: "vigil", Name: "events_dropped_total",
 		Help: "Security events a sink dropped, by sink: store (the event log's queue was full or the store refused them), log (the log queue was full).",
 	}, []string{"sink"})
-	stateEvictions = prometheus.NewCounter(prometheus.CounterOpts{
+	stateEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "state_evictions_total",
-		Help: "Entries of in-memory state (sum windows, profiles) evicted to stay within their bound.",
-	})
+		Help: "Live entries of in-memory state evicted to stay within their bound, by state (counters, windows, buckets, sums, profiles, decisions, strikes, pending, verify_cache, agents; see docs/bounds.md).",
+	}, []string{"state"})
 	enforcedRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "enforced_requests_total",
 		Help: "Requests refused at the gateway, by action (block, lock, store_down, bad_login, intrusion, restricted, revoked, session_required, session_invalid).",

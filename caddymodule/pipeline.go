@@ -14,6 +14,7 @@ import (
 	loginpkg "github.com/vigilsec/vigil/detect/login"
 	"github.com/vigilsec/vigil/detect/probes"
 	"github.com/vigilsec/vigil/detect/session"
+	"github.com/vigilsec/vigil/respond"
 )
 
 // buildPipeline asks the config, once, which detectors this site needs, and
@@ -44,7 +45,8 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 		p.Checks = append(p.Checks, h.sessions.Identify())
 	}
 
-	po := probes.Options{Ban: h.IntrusionBan.ban(), Windows: st.Windows, Actor: h.responder, Pool: h.pool, Logger: log}
+	po := probes.Options{Ban: h.IntrusionBan.ban(), Buckets: st.Buckets, Actor: h.responder, Pool: h.pool, Logger: log,
+		AgentsEvicted: evictionsOf(respond.StateAgents)}
 	h.Probes.options(&po)
 	var err error
 	if po.Honeypot, err = compileHoneypots(h.Honeypot); err != nil {
@@ -91,6 +93,7 @@ func (h *Handler) buildSessions(ctx caddy.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.OnCacheEvict(evictionsOf(respond.StateVerifyCache))
 	h.sessions = d
 	h.app.core.RegisterSessions(h, d.Lifetime())
 	return nil

@@ -19,7 +19,7 @@ var (
 	}, []string{"source"})
 	intrusionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "intrusions_total",
-		Help: "Intrusion probes detected, by kind (honeypot, scan, sensitive_file, signature, scanner_agent).",
+		Help: "Intrusion probes detected, by kind (honeypot, scan, sensitive_file, signature, scanner_agent, admin_probe, cve_probe, wordpress_scan).",
 	}, []string{"kind"})
 	backgroundDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "background_dropped_total",

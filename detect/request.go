@@ -43,6 +43,11 @@ type Login struct {
 	Route int    // index of the matched route, for the login detector
 	User  string // the account the request names; "" when none could be read
 	Err   error  // why no account could be read
+	// Attempt is the attempt as the counters hold it, reserved before the
+	// upstream answers; Counts are the counts it saw, itself included.
+	Attempt  Attempt
+	Counts   LoginCounts
+	Reserved bool
 }
 
 // Net is the client's address as per-address counters and blocks key it.

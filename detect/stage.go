@@ -17,7 +17,9 @@ type Check interface {
 }
 
 // Observer runs after the upstream answered (status and header known,
-// body streamed), on the request path. Slow work goes to a Pool.
+// body streamed), on the request path; slow work goes to a Pool. It also
+// runs, with Answer.Status 0, when the upstream failed without answering
+// (no verdict on anything: a reserved login attempt is released).
 type Observer interface {
 	Observe(req *Request, a Answer)
 }

@@ -55,18 +55,45 @@ const (
 )
 
 // LoginCounter is the store of sliding-window login failure counters. The
-// memory and Redis implementations agree exactly: a window counts the events
-// whose time t satisfies now-window < t <= now.
+// memory and Redis implementations agree exactly: a window counts the
+// entries whose time t satisfies now-window < t <= now.
+//
+// An attempt is counted before the upstream answers (Reserve), so that
+// parallel attempts, on every instance sharing the store, see each other: a
+// limit of n lets no more than n failing attempts through. It then counts
+// as a failure unless it is released (refused before the upstream, or no
+// verdict) or the login succeeds (RecordSuccess wipes the account's
+// failures).
 type LoginCounter interface {
-	// RecordFailure adds one failed attempt to every counter of k and returns
-	// the counts inside each window.
-	RecordFailure(ctx context.Context, k LoginKeys, w LoginWindows, now time.Time) (LoginCounts, error)
-	// RecordSuccess forgets the failures of the account and of the pair: the
-	// owner has proven they know the password.
-	RecordSuccess(ctx context.Context, k LoginKeys) error
-	// Forget drops one counter, so that after a lock or a block the next ban
-	// has to be earned afresh.
+	// Reserve adds the attempt to every counter of k (a timestamped entry
+	// for the account, the address and the pair; the account among the
+	// address's distinct accounts) and returns the counts inside each
+	// window, this attempt included.
+	Reserve(ctx context.Context, k LoginKeys, w LoginWindows, now time.Time) (Attempt, LoginCounts, error)
+	// Release takes a reserved attempt back out of the account, address
+	// and pair counters. The account stays among the address's distinct
+	// accounts: it was tried.
+	Release(ctx context.Context, a Attempt) error
+	// RecordSuccess settles a reserved attempt that succeeded: it leaves
+	// the address's counter, and the failures of the account and of the
+	// pair are forgotten (the owner has proven they know the password);
+	// a hold stays.
+	RecordSuccess(ctx context.Context, a Attempt) error
+	// Hold empties a counter and keeps it full until until: the counter
+	// behind a new lock or block restarts, and an attempt reserved before
+	// every instance has seen the decision is refused as over the limit
+	// (its count exceeds MaxWindowEntries). Reserve then adds nothing.
+	Hold(ctx context.Context, kind CounterKind, key string, until time.Time) error
+	// Forget drops one counter (an operator's unlock: a clean slate).
 	Forget(ctx context.Context, kind CounterKind, key string) error
+}
+
+// Attempt is a reserved login attempt, as Release needs it.
+type Attempt struct {
+	Keys LoginKeys
+	// Member names the attempt's entries in Redis; Seq in memory.
+	Member string
+	Seq    uint64
 }
 
 // MaxWindowEntries bounds how many timestamps one counter keeps. Counts

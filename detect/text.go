@@ -14,9 +14,11 @@ const MaxUsernameBytes = 1024
 // ErrNoUser means the request did not name a user.
 var ErrNoUser = errors.New("username field not found")
 
-// CheckUsername accepts a username read from a request: non-empty, at most
-// MaxUsernameBytes, valid UTF-8.
+// CheckUsername accepts a username read from a request, trimmed of the
+// space apps trim (Go's TrimSpace, Django's forms) before any check: then
+// non-empty, at most MaxUsernameBytes, valid UTF-8.
 func CheckUsername(u string) (string, error) {
+	u = strings.TrimSpace(u)
 	switch {
 	case u == "":
 		return "", ErrNoUser
@@ -155,4 +157,24 @@ func hexAt(s string, i int) (byte, bool) {
 		return 0, false
 	}
 	return HexValue(s[i])
+}
+
+// StripPathParams removes the ";…" parameters of each path segment, as
+// Tomcat, Jetty and Spring do before routing ("/login;jsessionid=1" is
+// "/login").
+func StripPathParams(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for len(p) > 0 {
+		seg, rest, slash := strings.Cut(p, "/")
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		b.WriteString(seg)
+		if slash {
+			b.WriteByte('/')
+		}
+		p = rest
+	}
+	return b.String()
 }

@@ -125,8 +125,9 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// TestMalformedJSONLogin: a malformed JSON login reaches the app (which
-// answers 400) and counts against the address.
+// TestMalformedJSONLogin: a malformed JSON login is refused at the gateway
+// (400: an app with a lenient parser might read an account in it) and
+// counts against the address.
 func TestMalformedJSONLogin(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gatewayConfig{Global: "store memory", Policy: `login POST /api/login {
@@ -144,11 +145,11 @@ func TestMalformedJSONLogin(t *testing.T) {
 	for i, b := range bodies {
 		r := g.do(http.MethodPost, "/api/login", strings.NewReader(b), http.Header{"Content-Type": {"application/json"}})
 		if r.Status != http.StatusBadRequest {
-			t.Fatalf("malformed body %d: want the app's 400, got %s", i, r)
+			t.Fatalf("malformed body %d: want 400, got %s", i, r)
 		}
 	}
-	if h := g.up.hits(); h != int64(len(bodies)) {
-		t.Fatalf("the app saw %d login submissions, want %d", h, len(bodies))
+	if h := g.up.hits(); h != 0 {
+		t.Fatalf("the app saw %d malformed login submissions, want none", h)
 	}
 	// three failures from the address: it is blocked
 	wantRefused(t, g.get("/dashboard"), http.StatusForbidden, 29, 30)

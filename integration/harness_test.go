@@ -247,10 +247,12 @@ type loginAttempt struct {
 	ok   bool
 }
 
-// upstream is the demo app served on loopback by the test process.
+// upstream is the demo app (or another app) served on loopback by the
+// test process.
 type upstream struct {
-	app *demoapp.App
-	srv *httptest.Server
+	app    *demoapp.App
+	srv    *httptest.Server
+	hitsFn func() int64 // an app other than the demo's counts its own logins
 
 	mu   sync.Mutex
 	seen []loginAttempt
@@ -273,7 +275,12 @@ func newUpstream(t *testing.T) *upstream {
 func (u *upstream) addr() string { return u.srv.Listener.Addr().String() }
 
 // hits is how many login submissions reached the app.
-func (u *upstream) hits() int64 { return u.app.Hits() }
+func (u *upstream) hits() int64 {
+	if u.hitsFn != nil {
+		return u.hitsFn()
+	}
+	return u.app.Hits()
+}
 
 // attempts returns the credential checks the app made, in order.
 func (u *upstream) attempts() []loginAttempt {

@@ -12,10 +12,38 @@ import (
 // DecisionCache is the in-process view of the active decisions that the
 // request path reads: one map lookup per request, no network call. Stores
 // keep it up to date, including with decisions made by other instances.
+//
+// It holds at most maxPerKind decisions of each kind (address and range
+// blocks count together), so a flood of automatic bans cannot grow memory
+// without bound: see evict. An evicted ban is no longer enforced by this
+// instance; the counters behind it ban the attacker again if it persists.
 type DecisionCache struct {
-	mu     sync.RWMutex
-	m      *decisionMaps
-	onSize func(kind Kind, n int)
+	mu         sync.RWMutex
+	m          *decisionMaps
+	onSize     func(kind Kind, n int)
+	onEvict    func(state string, n int) // Hooks.Evicted; nil when nobody counts
+	maxPerKind int                       // DefaultMaxDecisions; smaller in tests
+	now        func() time.Time          // tells expired from live victims
+}
+
+// DefaultMaxDecisions bounds the decisions a DecisionCache holds per kind,
+// and the outage writes RedisDecisions holds for replay.
+const DefaultMaxDecisions = 100_000
+
+// newDecisionCache is the cache of a Store: it reports its size and its
+// evictions through hooks.
+func newDecisionCache(hooks Hooks) *DecisionCache {
+	c := NewDecisionCache(hooks.DecisionCount)
+	c.onEvict = hooks.Evicted
+	return c
+}
+
+// evicted reports n entries of state evicted; the decision stores report
+// their strikes through the cache's hook too.
+func (c *DecisionCache) evicted(state string, n int) {
+	if n > 0 && c.onEvict != nil {
+		c.onEvict(state, n)
+	}
 }
 
 // decisionMaps is the content of a DecisionCache; a full resynchronisation
@@ -47,7 +75,7 @@ func newDecisionMaps() *decisionMaps {
 // NewDecisionCache returns an empty cache. onSize, when set, is told the
 // number of decisions of a kind after every change (for a gauge).
 func NewDecisionCache(onSize func(kind Kind, n int)) *DecisionCache {
-	return &DecisionCache{m: newDecisionMaps(), onSize: onSize}
+	return &DecisionCache{m: newDecisionMaps(), onSize: onSize, maxPerKind: DefaultMaxDecisions, now: time.Now}
 }
 
 // Blocked returns the block that covers ip at now, if any.
@@ -130,12 +158,18 @@ func (c *DecisionCache) Get(kind Kind, target string, now time.Time) (Decision, 
 	return d, ok && d.Active(now)
 }
 
-// Set adds or replaces a decision.
+// Set adds or replaces a decision, evicting others of its kind beyond the
+// bound.
 func (c *DecisionCache) Set(d Decision) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.m.set(d)
+	evicted := 0
+	if c.m.count(d.Kind) > c.maxPerKind {
+		evicted = c.m.evict(d.Kind, d.Target, c.maxPerKind, c.now())
+	}
 	c.report()
+	c.mu.Unlock()
+	c.evicted(StateDecisions, evicted)
 }
 
 func (m *decisionMaps) set(d Decision) {
@@ -173,29 +207,42 @@ func (m *decisionMaps) deleteNet(p netip.Prefix) {
 func (c *DecisionCache) Remove(kind Kind, target string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch kind {
-	case Lock:
-		delete(c.m.locks, detect.AccountKey(target))
-	case RevokeUser:
-		delete(c.m.revUsers, detect.AccountKey(target))
-	case RevokeJTI:
-		delete(c.m.revJTIs, target)
-	case Block:
-		if p, err := netip.ParsePrefix(target); err == nil {
-			c.m.deleteNet(p.Masked())
-		} else if a, err := netip.ParseAddr(target); err == nil {
-			delete(c.m.addrs, a)
-		}
-	}
+	c.m.remove(kind, target)
 	c.report()
 }
 
+func (m *decisionMaps) remove(kind Kind, target string) {
+	switch kind {
+	case Lock:
+		delete(m.locks, detect.AccountKey(target))
+	case RevokeUser:
+		delete(m.revUsers, detect.AccountKey(target))
+	case RevokeJTI:
+		delete(m.revJTIs, target)
+	case Block:
+		if p, err := netip.ParsePrefix(target); err == nil {
+			m.deleteNet(p.Masked())
+		} else if a, err := netip.ParseAddr(target); err == nil {
+			delete(m.addrs, a)
+		}
+	}
+}
+
 // Replace swaps the whole content for ds (a full resynchronisation). The
-// new content is built before the lock is taken.
+// new content is built, and trimmed to the bound, before the lock is taken.
+// Decisions trimmed here are not counted as evictions: a resync finds the
+// same surplus in Redis every few seconds, and each decision was counted
+// when Set evicted it on its arrival.
 func (c *DecisionCache) Replace(ds []Decision) {
 	m := newDecisionMaps()
 	for _, d := range ds {
 		m.set(d)
+	}
+	now := c.now()
+	for _, kind := range []Kind{Block, Lock, RevokeUser, RevokeJTI} {
+		if m.count(kind) > c.maxPerKind {
+			m.evict(kind, "", c.maxPerKind, now)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,6 +1,8 @@
 package respond
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -62,5 +64,186 @@ func BenchmarkBlockedWithManyRanges(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Blocked(ip, now)
+	}
+}
+
+// evictionLog records what a store reports through Hooks.Evicted.
+type evictionLog map[string]int
+
+func (l evictionLog) hooks() Hooks {
+	return Hooks{Evicted: func(state string, n int) { l[state] += n }}
+}
+
+// TestDecisionCacheBound: beyond its bound per kind, the cache drops the
+// expired decisions (uncounted), then the automatic ones that end soonest,
+// down to 15/16 of the bound; never a manual one, nor the one just set,
+// and other kinds are untouched.
+func TestDecisionCacheBound(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	log := evictionLog{}
+	c := newDecisionCache(log.hooks())
+	c.maxPerKind, c.now = 32, func() time.Time { return now } // evicts down to 30
+	block := func(i int, ends time.Duration, source string) Decision {
+		return Decision{Kind: Block, Target: fmt.Sprintf("192.0.2.%d", i), Source: source, Until: now.Add(ends)}
+	}
+	// two manual blocks that end first of all, one already expired block,
+	// then automatic ones ending 1..29 minutes from now
+	c.Set(block(200, time.Second, "admin"))
+	c.Set(block(201, time.Second, "admin"))
+	c.Set(block(202, -time.Second, "auto"))
+	for i := 1; i <= 29; i++ {
+		c.Set(block(i, time.Duration(i)*time.Minute, "auto"))
+	}
+	c.Set(Decision{Kind: Lock, Target: "alice", Source: "auto", Until: now.Add(time.Second)})
+	if len(log) != 0 || c.m.count(Block) != 32 {
+		t.Fatalf("at the bound: evictions %v, %d blocks", log, c.m.count(Block))
+	}
+	// one more, ending sooner than any: the expired one goes uncounted, then
+	// the auto blocks ending at 1 and 2 minutes; the new one stays
+	c.Set(block(100, 30*time.Second, "auto"))
+	if got := c.m.count(Block); got != 30 {
+		t.Fatalf("%d blocks after the overflow, want 30", got)
+	}
+	if log[StateDecisions] != 2 {
+		t.Fatalf("evictions reported %v, want 2 decisions", log)
+	}
+	for _, ip := range []string{"192.0.2.202", "192.0.2.1", "192.0.2.2"} {
+		if _, ok := c.Get(Block, ip, now.Add(-time.Hour)); ok {
+			t.Errorf("%s kept; it should be the first to go", ip)
+		}
+	}
+	for _, ip := range []string{"192.0.2.200", "192.0.2.201", "192.0.2.100", "192.0.2.3"} {
+		if _, ok := c.Get(Block, ip, now); !ok {
+			t.Errorf("%s evicted (manual, just set, or not among the soonest)", ip)
+		}
+	}
+	if _, ok := c.Locked("alice", now); !ok {
+		t.Error("a lock went for a flood of blocks")
+	}
+	// a resync that brings more than the bound trims to it without counting
+	var ds []Decision
+	for i := 1; i <= 40; i++ {
+		ds = append(ds, block(i, time.Duration(i)*time.Minute, "auto"))
+	}
+	c.Replace(ds)
+	if got := c.m.count(Block); got != 30 || log[StateDecisions] != 2 {
+		t.Fatalf("after Replace: %d blocks, evictions %v", got, log)
+	}
+	if _, ok := c.Get(Block, "192.0.2.40", now); !ok {
+		t.Error("Replace dropped the longest-running block")
+	}
+}
+
+// TestDecisionCacheManualOverBound: manual decisions are never evicted,
+// even beyond the bound.
+func TestDecisionCacheManualOverBound(t *testing.T) {
+	now := time.Now()
+	log := evictionLog{}
+	c := newDecisionCache(log.hooks())
+	c.maxPerKind = 4
+	for i := 0; i < 10; i++ {
+		c.Set(Decision{Kind: Lock, Target: fmt.Sprintf("user%d", i), Source: "admin", Until: now.Add(time.Hour)})
+	}
+	if c.m.count(Lock) != 10 || len(log) != 0 {
+		t.Fatalf("%d manual locks held, evictions %v", c.m.count(Lock), log)
+	}
+}
+
+// TestStrikeBookBound: beyond its bound the book drops expired records
+// (uncounted), then the ones struck least recently; the key just struck
+// keeps its count.
+func TestStrikeBookBound(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	evicted := 0
+	b := newStrikeBook(func(n int) { evicted += n })
+	b.max = 32 // evicts down to 30
+	b.m["stale"] = strikeRecord{n: 3, expires: now.Add(-time.Second)}
+	for i := 0; i < 31; i++ {
+		b.next(fmt.Sprintf("k%d", i), now.Add(time.Duration(i)*time.Minute), time.Hour)
+	}
+	if len(b.m) != 32 || evicted != 0 {
+		t.Fatalf("at the bound: %d records, %d evicted", len(b.m), evicted)
+	}
+	// k0 again: its second strike, then three new keys overflow the book
+	at := now.Add(time.Hour)
+	if s := b.next("k0", at, time.Hour); s != 2 {
+		t.Fatalf("k0 strike %d, want 2", s)
+	}
+	b.next("new", at, time.Hour)
+	if len(b.m) != 30 || evicted != 2 {
+		t.Fatalf("after the overflow: %d records, %d evicted, want 30 and 2", len(b.m), evicted)
+	}
+	for _, k := range []string{"stale", "k1", "k2"} {
+		if _, ok := b.m[k]; ok {
+			t.Errorf("%s kept; it should be the first to go", k)
+		}
+	}
+	if b.m["k0"].n != 2 || b.m["new"].n != 1 || b.m["k3"].n != 1 {
+		t.Fatalf("records lost: %+v %+v %+v", b.m["k0"], b.m["new"], b.m["k3"])
+	}
+	b.forget("k0")
+	if _, ok := b.m["k0"]; ok {
+		t.Fatal("forget kept the record")
+	}
+}
+
+// TestMemoryDecisionsReportStrikeEvictions: the memory store's strikes
+// report through the store's hook under their own label.
+func TestMemoryDecisionsReportStrikeEvictions(t *testing.T) {
+	log := evictionLog{}
+	d := NewMemoryDecisions(newDecisionCache(log.hooks()))
+	d.strikes.max = 16
+	now := time.Now()
+	for i := 0; i < 20; i++ {
+		if _, _, err := d.Impose(context.Background(), Decision{Kind: Block, Target: fmt.Sprintf("198.51.100.%d", i), Source: "auto"}, time.Minute, time.Hour, now.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if log[StateStrikes] == 0 || len(d.strikes.m) > 16 {
+		t.Fatalf("evictions %v, %d strike records", log, len(d.strikes.m))
+	}
+}
+
+// TestPendingBound: during an outage RedisDecisions holds at most its bound
+// of writes to replay, dropping expired ones and then the automatic ones
+// that end soonest, never a lift, a manual decision or the write just made.
+func TestPendingBound(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	log := evictionLog{}
+	r := &RedisDecisions{hooks: log.hooks(), pending: map[string]pendingOp{}, maxPending: 16} // down to 15
+	add := func(key string, op pendingOp) { r.queuePending(key, op, now) }
+	auto := func(i int, ends time.Duration) pendingOp {
+		return pendingOp{d: Decision{Kind: Block, Target: fmt.Sprint(i), Source: "auto", Until: now.Add(ends)}}
+	}
+	add("lift", pendingOp{d: Decision{Kind: Block, Target: "x"}, lift: true})
+	add("admin", pendingOp{d: Decision{Kind: Lock, Target: "y", Source: "admin", Until: now.Add(time.Second)}})
+	add("expired", auto(0, -time.Second))
+	for i := 1; i <= 13; i++ {
+		add(fmt.Sprint(i), auto(i, time.Duration(i)*time.Minute))
+	}
+	if len(r.pending) != 16 || len(log) != 0 {
+		t.Fatalf("at the bound: %d pending, evictions %v", len(r.pending), log)
+	}
+	// ends soonest of all, but is the write just made: the expired one goes
+	// uncounted, then the soonest automatic one
+	add("last", auto(99, time.Second))
+	if len(r.pending) != 15 || log[StatePending] != 1 {
+		t.Fatalf("%d pending, evictions %v; want 15 and 1", len(r.pending), log)
+	}
+	for _, k := range []string{"expired", "1"} {
+		if _, ok := r.pending[k]; ok {
+			t.Errorf("%s kept; it should be the first to go", k)
+		}
+	}
+	for _, k := range []string{"lift", "admin", "last", "2"} {
+		if _, ok := r.pending[k]; !ok {
+			t.Errorf("%s dropped", k)
+		}
+	}
+}
+
+func TestHooksEvictionsNil(t *testing.T) {
+	if (Hooks{}).evictions(StateSums) != nil {
+		t.Fatal("a hook without a listener: the stores would call it for nothing")
 	}
 }

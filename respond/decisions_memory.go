@@ -7,7 +7,9 @@ import (
 )
 
 // MemoryDecisions is the DecisionStore of a single instance. It writes
-// through to the DecisionCache the request path reads.
+// through to the DecisionCache the request path reads; both the decisions
+// (the cache) and the strikes are bounded, and their evictions are
+// reported through the cache's hook.
 type MemoryDecisions struct {
 	cache   *DecisionCache
 	mu      sync.Mutex
@@ -16,7 +18,8 @@ type MemoryDecisions struct {
 
 // NewMemoryDecisions returns a store that keeps decisions in cache.
 func NewMemoryDecisions(cache *DecisionCache) *MemoryDecisions {
-	return &MemoryDecisions{cache: cache, strikes: strikeBook{}}
+	strikes := newStrikeBook(func(n int) { cache.evicted(StateStrikes, n) })
+	return &MemoryDecisions{cache: cache, strikes: strikes}
 }
 
 // Impose implements DecisionStore.
@@ -50,7 +53,7 @@ func (m *MemoryDecisions) Lift(_ context.Context, kind Kind, target string, now 
 	defer m.mu.Unlock()
 	_, was := m.active(Decision{Kind: kind, Target: target}, now)
 	m.cache.Remove(kind, target)
-	delete(m.strikes, DecisionKey(kind, target))
+	m.strikes.forget(DecisionKey(kind, target))
 	return was, nil
 }
 

@@ -42,6 +42,9 @@ type RedisDecisions struct {
 	mu      sync.Mutex           // guards the outage state below
 	strikes strikeBook           // local strikes while Redis is unreachable
 	pending map[string]pendingOp // local writes to replay once Redis is back
+	// maxPending bounds pending (DefaultMaxDecisions; smaller in tests):
+	// see queuePending
+	maxPending int
 
 	pubsub *redis.PubSub
 	cancel context.CancelFunc
@@ -151,7 +154,8 @@ func newRedisDecisions(ctx context.Context, ks store.Keyspace, cache *DecisionCa
 	r := &RedisDecisions{
 		ks: ks, client: client, hashKey: ks.Key("decisions"),
 		cache: cache, hooks: hooks, id: hex.EncodeToString(b[:]), onSync: onSync,
-		strikes: strikeBook{}, pending: map[string]pendingOp{},
+		strikes: newStrikeBook(hooks.evictions(StateStrikes)), pending: map[string]pendingOp{},
+		maxPending: DefaultMaxDecisions,
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -240,7 +244,7 @@ func (r *RedisDecisions) imposeLocal(d Decision, base, max time.Duration, now ti
 	d.Strike = strike
 	d.Until = now.Add(BanDuration(base, max, strike)).UTC()
 	r.cache.Set(d)
-	r.pending[key] = pendingOp{d: d}
+	r.queuePending(key, pendingOp{d: d}, now)
 	return d, true
 }
 
@@ -251,7 +255,7 @@ func (r *RedisDecisions) Put(ctx context.Context, d Decision) error {
 	if err := r.put(ctx, d, false); err != nil {
 		r.hooks.storeError("put")
 		r.mu.Lock()
-		r.pending[d.Key()] = pendingOp{d: d}
+		r.queuePending(d.Key(), pendingOp{d: d}, time.Now())
 		r.mu.Unlock()
 	} else {
 		r.settled(d.Key())
@@ -282,9 +286,9 @@ func (r *RedisDecisions) Lift(ctx context.Context, kind Kind, target string, now
 	v, err := r.lift(ctx, kind, target)
 	r.cache.Remove(kind, target)
 	r.mu.Lock()
-	delete(r.strikes, key)
+	r.strikes.forget(key)
 	if err != nil {
-		r.pending[key] = pendingOp{d: Decision{Kind: kind, Target: target}, lift: true}
+		r.queuePending(key, pendingOp{d: Decision{Kind: kind, Target: target}, lift: true}, now)
 	} else {
 		delete(r.pending, key)
 	}

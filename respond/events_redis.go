@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,11 +21,20 @@ import (
 // Append only queues; one writer goroutine adds the queued events in
 // pipelined batches, so the request path never waits for Redis. While Redis
 // is unreachable the writer holds up to the queue bound in memory (dropping
-// the oldest beyond it) and retries with backoff.
+// the oldest beyond it, counted as dropped events) and retries with backoff.
+//
+// The stream is capped by length always (every XADD carries MAXLEN ~) and
+// by age when a retention is set (an XTRIM MINID ~ ends each batch's
+// pipeline: one XADD can carry only one trimming strategy, and the length
+// cap is the one that bounds Redis's memory on every entry). Both trims are
+// approximate: Redis drops whole stream nodes (stream-node-max-entries, 100
+// by default), so the stream may run up to a node past either cap. The
+// stream has no TTL: these trims are its bound.
 type RedisEvents struct {
 	client    redis.UniversalClient
 	stream    string
 	retention time.Duration
+	maxLen    int64
 	bound     int
 	hooks     Hooks
 
@@ -39,7 +49,8 @@ type RedisEvents struct {
 const (
 	// DefaultEventQueue bounds the events waiting to be written.
 	DefaultEventQueue = 10000
-	// StreamMaxLen caps the stream when no retention is configured.
+	// StreamMaxLen is the default length cap of the stream, with or
+	// without a retention: about 1 KB per event, so about 1 GB of Redis.
 	StreamMaxLen = 1_000_000
 	// QueryScanLimit is the most stream entries one Query reads; a sparse
 	// filter over a long stream returns a short page with Next set instead
@@ -54,16 +65,31 @@ const (
 	idClockSlack = 5 * time.Minute
 )
 
-// NewRedisEvents starts the writer. retention > 0 trims entries older than
-// it (MINID ~); otherwise the stream is capped at about StreamMaxLen. queue
-// <= 0 means DefaultEventQueue.
+// RedisEventsOptions tune a RedisEvents.
+type RedisEventsOptions struct {
+	Retention time.Duration // > 0: trim entries older than it (MINID ~)
+	MaxLen    int           // cap at about this many entries (MAXLEN ~); <= 0: StreamMaxLen
+	Queue     int           // events waiting to be written; <= 0: DefaultEventQueue
+}
+
+// NewRedisEvents starts the writer with the default length cap. retention
+// > 0 also trims entries older than it. queue <= 0 means DefaultEventQueue.
 func NewRedisEvents(ks store.Keyspace, retention time.Duration, queue int, hooks Hooks) *RedisEvents {
-	if queue <= 0 {
-		queue = DefaultEventQueue
+	return NewRedisEventsWith(ks, RedisEventsOptions{Retention: retention, Queue: queue}, hooks)
+}
+
+// NewRedisEventsWith starts the writer.
+func NewRedisEventsWith(ks store.Keyspace, opts RedisEventsOptions, hooks Hooks) *RedisEvents {
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultEventQueue
+	}
+	if opts.MaxLen <= 0 {
+		opts.MaxLen = StreamMaxLen
 	}
 	r := &RedisEvents{
-		client: ks.Client, stream: ks.Key("events"), retention: retention, bound: queue, hooks: hooks,
-		queue: make(chan detect.Event, queue), stop: make(chan struct{}), done: make(chan struct{}),
+		client: ks.Client, stream: ks.Key("events"), retention: opts.Retention, maxLen: int64(opts.MaxLen),
+		bound: opts.Queue, hooks: hooks, queue: make(chan detect.Event, opts.Queue),
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go r.run()
 	return r
@@ -200,16 +226,12 @@ func (r *RedisEvents) flushOnClose() {
 	}
 }
 
-// write XADDs a batch in one pipeline and returns how many events, from the
-// front, are done with (written, or unencodable and counted as dropped).
-// Stopping at the first failure keeps the stream in event order.
+// write XADDs a batch in one pipeline, trimmed by length on each XADD and
+// by age at the end, and returns how many events, from the front, are done
+// with (written, or unencodable and counted as dropped). Stopping at the
+// first failure keeps the stream in event order.
 func (r *RedisEvents) write(ctx context.Context, batch []detect.Event) (int, error) {
-	args := redis.XAddArgs{Stream: r.stream, Approx: true}
-	if r.retention > 0 {
-		args.MinID = strconv.FormatInt(max(0, time.Now().Add(-r.retention).UnixMilli()), 10)
-	} else {
-		args.MaxLen = StreamMaxLen
-	}
+	args := redis.XAddArgs{Stream: r.stream, Approx: true, MaxLen: r.maxLen}
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(batch))
 	for i, e := range batch {
@@ -220,6 +242,11 @@ func (r *RedisEvents) write(ctx context.Context, batch []detect.Event) (int, err
 		a := args
 		a.Values = []any{"e", b}
 		cmds[i] = pipe.XAdd(ctx, &a)
+	}
+	var trim *redis.IntCmd
+	if r.retention > 0 && pipe.Len() > 0 {
+		minID := strconv.FormatInt(max(0, time.Now().Add(-r.retention).UnixMilli()), 10)
+		trim = pipe.XTrimMinIDApprox(ctx, r.stream, minID, 0)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // errors are read per command
@@ -233,6 +260,10 @@ func (r *RedisEvents) write(ctx context.Context, batch []detect.Event) (int, err
 			r.hooks.storeError("events_write")
 			return i, err
 		}
+	}
+	if trim != nil && trim.Err() != nil {
+		// the events are in: the next batch trims again
+		r.hooks.storeError("events_trim")
 	}
 	return len(batch), nil
 }
@@ -294,17 +325,8 @@ func decodeStreamEvent(m redis.XMessage) (detect.Event, bool) {
 
 // validStreamID accepts "<ms>-<seq>", the only cursor Query hands out.
 func validStreamID(s string) bool {
-	ms, seq, ok := cutByte(s, '-')
+	ms, seq, ok := strings.Cut(s, "-")
 	return ok && isDigits(ms) && isDigits(seq) && len(s) <= 41
-}
-
-func cutByte(s string, c byte) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func isDigits(s string) bool {

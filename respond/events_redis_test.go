@@ -158,13 +158,8 @@ func TestRedisEventsRetention(t *testing.T) {
 	ctx := context.Background()
 	stream := prefix + "events"
 	// MINID ~ only drops whole stream nodes, so write a few nodes' worth of
-	// entries from 1970 (IDs are milliseconds)
-	node := 100
-	if v, err := client.ConfigGet(ctx, "stream-node-max-entries").Result(); err == nil {
-		if n, err := strconv.Atoi(v["stream-node-max-entries"]); err == nil && n > 0 {
-			node = n
-		}
-	}
+	// entries from 1970 (IDs are milliseconds); the length cap is far off
+	node := streamNode(t, client)
 	old := 3 * node
 	pipe := client.Pipeline()
 	e := detect.NewEvent(detect.FailedLogin, time.Unix(1, 0))
@@ -186,6 +181,45 @@ func TestRedisEventsRetention(t *testing.T) {
 	if len(last) != 1 || last[0].Values["e"] != string(mustJSON(t, fresh)) {
 		t.Fatalf("the new event is missing: %v", last)
 	}
+}
+
+// TestRedisEventsCappedByLength: the stream is capped by length whether
+// or not a retention also trims it by age (MAXLEN ~ drops whole nodes, so
+// it may run up to one node past the cap).
+func TestRedisEventsCappedByLength(t *testing.T) {
+	for _, retention := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprint("retention=", retention), func(t *testing.T) {
+			client, prefix := redistest.Client(t)
+			ctx := context.Background()
+			node := streamNode(t, client)
+			ev := NewRedisEventsWith(store.NewKeyspace(client, prefix), RedisEventsOptions{Retention: retention, MaxLen: node}, Hooks{})
+			events := sampleEvents(5*node, time.Now())
+			for _, e := range events {
+				ev.Append(e)
+			}
+			ev.Close()
+			stream := prefix + "events"
+			if n := client.XLen(ctx, stream).Val(); n < int64(node) || n > int64(2*node) {
+				t.Fatalf("stream holds %d entries, cap %d (one node of slack)", n, node)
+			}
+			last := client.XRevRangeN(ctx, stream, "+", "-", 1).Val()
+			if len(last) != 1 || last[0].Values["e"] != string(mustJSON(t, events[len(events)-1])) {
+				t.Fatalf("the newest event is missing: %v", last)
+			}
+		})
+	}
+}
+
+// streamNode is the server's stream-node-max-entries, the granularity of
+// approximate trimming.
+func streamNode(t *testing.T, client redis.UniversalClient) int {
+	t.Helper()
+	if v, err := client.ConfigGet(context.Background(), "stream-node-max-entries").Result(); err == nil {
+		if n, err := strconv.Atoi(v["stream-node-max-entries"]); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 100
 }
 
 func TestRedisEventsQueuedWhileDown(t *testing.T) {

@@ -68,7 +68,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	k := detect.KeysFor("alice", "203.0.113.7")
 	w := detect.LoginWindows{Account: time.Minute, IP: time.Minute, Pair: time.Minute, Stuffing: time.Minute}
 	for i := 1; i <= 3; i++ {
-		c, err := st.Counter.RecordFailure(ctx, k, w, time.Now())
+		_, c, err := st.Counter.Reserve(ctx, k, w, time.Now())
 		if err != nil || c.Account != i {
 			t.Fatalf("failure %d: %+v, %v", i, c, err)
 		}
@@ -78,7 +78,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	}
 
 	srv.Stop()
-	c, err := st.Counter.RecordFailure(ctx, k, w, time.Now())
+	_, c, err := st.Counter.Reserve(ctx, k, w, time.Now())
 	if err != nil || c.Account != 4 {
 		// the memory fallback already held the three earlier failures
 		t.Fatalf("with Redis down: %+v, %v (want 4 failures, no error)", c, err)
@@ -86,7 +86,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 	if st.Healthy() {
 		t.Fatal("healthy with Redis down")
 	}
-	if h.errors("record_failure") == 0 {
+	if h.errors("reserve") == 0 {
 		t.Fatal("the store error hook was not called")
 	}
 	d, fresh, err := st.Decisions.Impose(ctx, Decision{Kind: Lock, Target: "alice", Source: "auto"}, time.Minute, time.Hour, time.Now())
@@ -103,7 +103,7 @@ func TestRedisStoreFailOpen(t *testing.T) {
 
 	srv2 := redistest.StartServer(t, srv.Port)
 	poll.True(t, 10*time.Second, "healthy again after an operation", func() bool {
-		_, _ = st.Counter.RecordFailure(ctx, k, w, time.Now())
+		_, _, _ = st.Counter.Reserve(ctx, k, w, time.Now())
 		return st.Healthy()
 	})
 	check := redis.NewClient(&redis.Options{Addr: srv2.Addr})

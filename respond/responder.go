@@ -115,8 +115,11 @@ func (r *Responder) Act(ctx context.Context, f detect.Finding) detect.Outcome {
 		// a repeat offender: one level more urgent
 		ev.Severity = min(ev.Severity+1, detect.Critical)
 	}
-	r.core.restart(ctx, kind, target)
+	r.core.hold(ctx, d)
 	r.record(ctx, &f, ev)
+	if kind == Block {
+		r.widen(ctx, &f, d)
+	}
 	return out
 }
 
@@ -191,11 +194,29 @@ func (c *Core) restart(ctx context.Context, kind Kind, target string) {
 	}
 }
 
+// hold restarts the counters behind a new decision and keeps them full
+// while it lasts: an attempt that another instance reserves before it sees
+// the decision is refused by its counter instead.
+func (c *Core) hold(ctx context.Context, d Decision) {
+	counter := c.Store.Counter
+	switch d.Kind {
+	case Lock:
+		_ = counter.Hold(ctx, detect.AccountCounter, detect.AccountKey(d.Target), d.Until)
+	case Block:
+		key := detect.HashID("ip", d.Target)
+		_ = counter.Hold(ctx, detect.IPCounter, key, d.Until)
+		_ = counter.Forget(ctx, detect.IPAccountsCount, key)
+	}
+}
+
 // Locked implements login.Responder from the local decision cache.
 func (r *Responder) Locked(user string, now time.Time) (detect.Outcome, bool) {
 	d, ok := r.core.Store.Cache.Locked(user, now)
 	return detect.Outcome{Enforced: ok, Strike: d.Strike, Until: d.Until}, ok
 }
+
+// Allowed implements login.Responder.
+func (r *Responder) Allowed(ip netip.Addr) bool { return r.core.Allowed(ip) }
 
 // FailClosed implements login.Responder.
 func (r *Responder) FailClosed() bool {

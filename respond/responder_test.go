@@ -38,7 +38,7 @@ func failures(t *testing.T, c *Core, ip string, n int) detect.LoginCounts {
 	w := detect.LoginWindows{Account: time.Hour, IP: time.Hour, Pair: time.Hour, Stuffing: time.Hour}
 	var got detect.LoginCounts
 	for i := 0; i < n; i++ {
-		got, _ = c.Store.Counter.RecordFailure(context.Background(), detect.KeysFor("alice", ip), w, time.Now())
+		_, got, _ = c.Store.Counter.Reserve(context.Background(), detect.KeysFor("alice", ip), w, time.Now())
 	}
 	return got
 }
@@ -54,8 +54,11 @@ func TestResponderImposesOnceAndEscalatesRepeats(t *testing.T) {
 	if !o.Enforced || !o.Fresh || o.Strike != 1 || len(*events) != 1 {
 		t.Fatalf("first block: %+v, %d events", o, len(*events))
 	}
-	if c := failures(t, c, "203.0.113.7", 1); c.IP != 1 {
-		t.Fatalf("the block did not restart the address's counter: %+v", c)
+	// the counter behind the block restarts, held full while the block
+	// lasts: an attempt another instance reserves before it sees the block
+	// is refused by its counter
+	if c := failures(t, c, "203.0.113.7", 1); c.IP <= detect.MaxWindowEntries {
+		t.Fatalf("the block did not hold the address's counter: %+v", c)
 	}
 	if d, ok := c.Store.Cache.Blocked(netip.MustParseAddr("203.0.113.7"), now); !ok || d.Reason != "failed_logins" || d.Site != "shop" {
 		t.Fatalf("decision %+v, %v", d, ok)
@@ -159,5 +162,48 @@ func TestLiftStartsACleanSlate(t *testing.T) {
 	}
 	if o := r.Act(context.Background(), lock); o.Strike != 1 {
 		t.Fatalf("strikes survived the unlock: %+v", o)
+	}
+}
+
+// TestIPv6BansWiden: the third /64 of one /56 blocked blocks the /56; the
+// third /56 of one /48, the /48.
+func TestIPv6BansWiden(t *testing.T) {
+	c, events := testCore(t)
+	r := c.For(SitePolicy{})
+	now := time.Now()
+	block := func(addr string) {
+		f := factsFrom(addr, "")
+		r.Act(context.Background(), detect.Finding{Type: detect.SystemIntrusion, Time: now, Facts: f,
+			Action: detect.BlockAddress, Target: f.Net, Ban: detect.Ban{Base: time.Hour, Max: 24 * time.Hour}})
+	}
+	blocked := func(addr string) bool {
+		_, ok := c.Store.Cache.Blocked(netip.MustParseAddr(addr), now)
+		return ok
+	}
+	block("2001:db8:0:1::1")
+	block("2001:db8:0:2::1")
+	if blocked("2001:db8:0:3::1") {
+		t.Fatal("two blocked /64s widened the ban")
+	}
+	block("2001:db8:0:3::1")
+	if !blocked("2001:db8:0:ff::1") || blocked("2001:db8:0:100::1") {
+		t.Fatal("the third /64 did not widen the ban to its /56 (and only it)")
+	}
+	last := (*events)[len(*events)-1]
+	if last.Details["widened"] != true || last.Details["prefix"] != "2001:db8::/56" {
+		t.Fatalf("widening event %+v", last.Details)
+	}
+	block("2001:db8:0:100::1") // a /64 of a second /56: its /64 only, so far
+	for _, a := range []string{"2001:db8:0:101::1", "2001:db8:0:102::1"} {
+		block(a)
+	}
+	block("2001:db8:0:200::1")
+	block("2001:db8:0:201::1")
+	block("2001:db8:0:202::1")
+	if !blocked("2001:db8:0:ff00::1") {
+		t.Fatal("three blocked /56s did not widen the ban to the /48")
+	}
+	if blocked("2001:db8:1::1") {
+		t.Fatal("the ban widened past the /48")
 	}
 }

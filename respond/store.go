@@ -15,7 +15,9 @@ type Hooks struct {
 	StoreError    func(op string)        // a store operation failed (Redis unreachable…)
 	EventDropped  func()                 // an event could not be queued or written
 	DecisionCount func(kind Kind, n int) // active decisions of a kind after a change
-	Evicted       func(n int)            // memory state evicted to stay within its bound
+	// Evicted: n entries of in-memory state evicted to stay within its
+	// bound; state is one of the State* labels (docs/bounds.md).
+	Evicted func(state string, n int)
 }
 
 func (h Hooks) storeError(op string) {
@@ -38,6 +40,7 @@ type Store struct {
 	// Windows counts distinct members in sliding windows (probe paths per
 	// IP, permission violations per user and IP).
 	Windows   detect.WindowCounter
+	Buckets   detect.Buckets // the probe detectors' per-address leaky buckets
 	Sums      detect.SumWindow
 	Profiles  detect.Profiles
 	Decisions DecisionStore
@@ -69,14 +72,15 @@ type MemoryOptions struct {
 // NewMemoryStore returns the single-instance store. A janitor drops expired
 // decisions every sweep interval until Close.
 func NewMemoryStore(opts MemoryOptions, hooks Hooks) *Store {
-	cache := NewDecisionCache(hooks.DecisionCount)
+	cache := newDecisionCache(hooks)
 	stop := make(chan struct{})
 	go expireLoop(cache, time.Second, stop)
 	return &Store{
-		Counter:   store.NewMemoryCounter(),
-		Windows:   store.NewMemoryWindows(),
-		Sums:      store.NewMemorySums(hooks.Evicted),
-		Profiles:  store.NewMemoryProfiles(hooks.Evicted),
+		Counter:   store.NewMemoryCounter(hooks.evictions(StateCounters)),
+		Windows:   store.NewMemoryWindowsEvicting(hooks.evictions(StateWindows)),
+		Buckets:   store.NewMemoryBuckets(hooks.evictions(StateBuckets)),
+		Sums:      store.NewMemorySums(hooks.evictions(StateSums)),
+		Profiles:  store.NewMemoryProfiles(hooks.evictions(StateProfiles)),
 		Decisions: NewMemoryDecisions(cache),
 		Events:    NewMemoryEvents(opts.EventCapacity),
 		Cache:     cache,
@@ -104,8 +108,8 @@ func expireLoop(c *DecisionCache, every time.Duration, stop <-chan struct{}) {
 // cache) until it answers. ctx bounds the initial load of the decisions;
 // retention > 0 trims events older than it.
 func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Duration, hooks Hooks) (*Store, error) {
-	cache := NewDecisionCache(hooks.DecisionCount)
-	counter := store.NewFallbackCounter(store.NewRedisCounter(ks), store.NewMemoryCounter(), hooks.storeError)
+	cache := newDecisionCache(hooks)
+	counter := store.NewFallbackCounter(store.NewRedisCounter(ks), store.NewMemoryCounter(hooks.evictions(StateCounters)), hooks.storeError)
 	// the decisions' resync loop doubles as the health probe, so fail_mode
 	// closed (which stops calling the counter) still sees Redis come back
 	decisions, err := newRedisDecisions(ctx, ks, cache, hooks, func(err error) {
@@ -118,9 +122,10 @@ func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Durati
 	events := NewRedisEvents(ks, retention, 0, hooks)
 	return &Store{
 		Counter:   counter,
-		Windows:   store.NewFallbackWindows(store.NewRedisWindows(ks), nil, hooks.storeError),
-		Sums:      store.NewFallbackSums(store.NewRedisSums(ks), store.NewMemorySums(hooks.Evicted), hooks.storeError),
-		Profiles:  store.NewFallbackProfiles(store.NewRedisProfiles(ks), store.NewMemoryProfiles(hooks.Evicted), hooks.storeError),
+		Windows:   store.NewFallbackWindows(store.NewRedisWindows(ks), store.NewMemoryWindowsEvicting(hooks.evictions(StateWindows)), hooks.storeError),
+		Buckets:   store.NewFallbackBuckets(store.NewRedisBuckets(ks), store.NewMemoryBuckets(hooks.evictions(StateBuckets)), hooks.storeError),
+		Sums:      store.NewFallbackSums(store.NewRedisSums(ks), store.NewMemorySums(hooks.evictions(StateSums)), hooks.storeError),
+		Profiles:  store.NewFallbackProfiles(store.NewRedisProfiles(ks), store.NewMemoryProfiles(hooks.evictions(StateProfiles)), hooks.storeError),
 		Decisions: decisions,
 		Events:    events,
 		Cache:     cache,

@@ -84,16 +84,23 @@ func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 
 // violated returns the first rule that matches r and that id (nil: no
 // session) does not satisfy. Every matching rule must hold.
+//
+// The app may route a path Vigil would read differently, so a rule applies
+// when it matches any of the forms an app could route by: the path as sent
+// (Caddy's matcher cleans it, as Go's ServeMux does), the path with ";"
+// parameters stripped (Tomcat, Jetty, Spring), and the path as sent,
+// uncleaned (Express and others route "/admin/../x" under /admin/).
 func (d *Detector) violated(r *http.Request, id *detect.Identity) *Rule {
 	if len(d.opt.Rules) == 0 {
 		return nil
 	}
+	var stripped *http.Request
 	if strings.IndexByte(r.URL.Path, ';') >= 0 {
-		r = withoutPathParams(r)
+		stripped = withoutPathParams(r)
 	}
 	for i := range d.opt.Rules {
 		rule := &d.opt.Rules[i]
-		if !rule.Match.Match(r) {
+		if !rule.Match.Match(r) && (stripped == nil || !rule.Match.Match(stripped)) && !rawPrefix(rule.Path, r.URL.Path) {
 			continue
 		}
 		if id == nil || !id.Holds(rule.Roles, rule.Claim) {
@@ -103,28 +110,24 @@ func (d *Detector) violated(r *http.Request, id *detect.Identity) *Rule {
 	return nil
 }
 
-// withoutPathParams is r with the ";…" parameters of each path segment
-// removed, as Tomcat, Jetty and Spring do before routing: otherwise
-// "/admin;jsessionid=1/x" would miss "/admin/*" while the app serves
-// /admin/x. (The decoded path is used, so an encoded "%3B" is stripped too:
-// the error is on the restrictive side.)
-func withoutPathParams(r *http.Request) *http.Request {
-	p := r.URL.Path
-	var b strings.Builder
-	b.Grow(len(p))
-	for len(p) > 0 {
-		seg, rest, slash := strings.Cut(p, "/")
-		if i := strings.IndexByte(seg, ';'); i >= 0 {
-			seg = seg[:i]
-		}
-		b.WriteString(seg)
-		if slash {
-			b.WriteByte('/')
-		}
-		p = rest
+// rawPrefix matches a prefix pattern ("/admin/*") against the path exactly
+// as sent, without cleaning: an app that routes on the raw path serves
+// "/admin/../x" and "/admin//x" under /admin/.
+func rawPrefix(pattern, p string) bool {
+	base, ok := strings.CutSuffix(pattern, "/*")
+	if !ok || base == "" || strings.ContainsAny(base, "*?[") {
+		return false
 	}
+	return len(p) > len(base) && strings.EqualFold(p[:len(base)], base) && (p[len(base)] == '/' || p[len(base)] == ';')
+}
+
+// withoutPathParams is r with the ";…" parameters of each path segment
+// removed, as Tomcat, Jetty and Spring do before routing. (The decoded path
+// is used, so an encoded "%3B" is stripped too: the error is on the
+// restrictive side.)
+func withoutPathParams(r *http.Request) *http.Request {
 	u := *r.URL
-	u.Path, u.RawPath = b.String(), ""
+	u.Path, u.RawPath = detect.StripPathParams(r.URL.Path), ""
 	r2 := *r
 	r2.URL = &u
 	return &r2

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
@@ -23,6 +24,9 @@ type Responder interface {
 	// FailClosed reports whether logins must be refused now because the
 	// store is unreachable under fail_mode closed.
 	FailClosed() bool
+	// Allowed reports whether an address is on the allowlist (never
+	// blocked, so never refused for its failures either).
+	Allowed(ip netip.Addr) bool
 }
 
 // Hooks let the glue count attempts by outcome (success, failure,
@@ -59,6 +63,7 @@ func New(opt Options) *Detector {
 
 var (
 	errLocked    = errors.New("account is locked")
+	errTooMany   = errors.New("too many failed logins from this address")
 	errStoreDown = errors.New("login refused: security store unreachable (fail_mode closed)")
 )
 
@@ -78,69 +83,127 @@ func (m matcher) Check(req *detect.Request) *detect.Refusal {
 	return nil
 }
 
-// Check reads the account a login names and refuses the attempt when the
-// body cannot be attributed to one account, the account is locked, or the
-// store is down under fail_mode closed.
+// Check reads the account a login names and counts the attempt before the
+// upstream sees it, so that parallel attempts see each other. It refuses
+// the attempt when the account cannot be read the way the app might read
+// it, when the account is locked or at its limit, when the address is at
+// its limit, or when the store is down under fail_mode closed. A request on
+// a login path that names no account and carries no body (the login page)
+// is not an attempt.
 func (d *Detector) Check(req *detect.Request) *detect.Refusal {
-	if req.Login == nil {
-		return nil
-	}
 	l := req.Login
-	l.User, l.Err = readUser(req.HTTP, &d.opt.Routes[l.Route], d.opt.MaxBody)
-	if d.opt.MonitorOnly {
+	if l == nil {
 		return nil
 	}
-	if status := refusedBody(l.Err); status != 0 {
-		// an uninspectable login could carry any account name, locked
-		// ones included: refuse it, and count it against the address
+	route := &d.opt.Routes[l.Route]
+	c := readCredentials(req.HTTP, route, d.opt.MaxBody)
+	if !c.attempt {
+		req.Login = nil
+		return nil
+	}
+	l.User, l.Err = c.user, c.err
+	ctx := context.WithoutCancel(req.HTTP.Context())
+	if status := unreadableStatus(l.Err); status != 0 && route.Unreadable != "forward" && !d.opt.MonitorOnly {
+		// an unreadable login could carry any account name, locked ones
+		// included: refuse it, and count it against the address
 		d.attempt("refused")
-		d.recordFailure(context.WithoutCancel(req.HTTP.Context()), req.Facts(), l, req.Start)
+		d.reserve(ctx, req)
+		d.recordFailure(ctx, req.Facts(), l, req.Start)
 		return &detect.Refusal{Status: status, Err: l.Err, Action: "bad_login"}
+	}
+	if d.opt.MonitorOnly {
+		d.reserve(ctx, req)
+		return nil
 	}
 	if o, ok := d.opt.Responder.Locked(l.User, req.Start); ok && l.User != "" {
 		d.attempt("refused")
 		return &detect.Refusal{Status: http.StatusTooManyRequests, Retry: o.Remaining(req.Start), Err: errLocked, Action: "lock"}
 	}
-	if d.opt.Responder.FailClosed() {
-		d.attempt("refused")
-		return &detect.Refusal{Status: http.StatusServiceUnavailable, Retry: 5 * time.Second, Err: errStoreDown, Action: "store_down"}
-	}
-	return nil
+	d.reserve(ctx, req)
+	return d.limit(ctx, req)
 }
 
-// Observe reads the login's outcome from the upstream's answer, counts it
-// and acts on what the counts mean.
+// reserve counts the attempt; one without a readable account counts
+// against the address only.
+func (d *Detector) reserve(ctx context.Context, req *detect.Request) {
+	l := req.Login
+	windows := d.opt.Policy.Windows()
+	if l.User == "" {
+		windows.Account, windows.Pair, windows.Stuffing = 0, 0, 0
+	}
+	a, counts, err := d.opt.Counter.Reserve(ctx, detect.KeysFor(l.User, req.Net()), windows, req.Start)
+	if err != nil {
+		d.opt.Logger.Error("counting login attempt", "error", err)
+	}
+	l.Attempt, l.Counts, l.Reserved = a, counts, err == nil
+}
+
+// limit refuses an attempt that would take the account or the address past
+// its limit (the counts include the attempts in flight), and a login while
+// the store is down under fail_mode closed: the failing store operation is
+// the reservation just made, so even the first login after Redis dies is
+// refused.
+func (d *Detector) limit(ctx context.Context, req *detect.Request) *detect.Refusal {
+	l, p := req.Login, &d.opt.Policy
+	var ref *detect.Refusal
+	switch {
+	case d.opt.Responder.FailClosed():
+		ref = &detect.Refusal{Status: http.StatusServiceUnavailable, Retry: 5 * time.Second, Err: errStoreDown, Action: "store_down"}
+	case p.Lockout.Enabled() && l.User != "" && l.Counts.Account > p.Lockout.Failures:
+		ref = &detect.Refusal{Status: http.StatusTooManyRequests, Retry: p.Lockout.Base, Err: errLocked, Action: "lock"}
+	case p.BlockIP.Enabled() && l.Counts.IP > p.BlockIP.Failures && !d.opt.Responder.Allowed(req.IP):
+		ref = &detect.Refusal{Status: http.StatusForbidden, Retry: p.BlockIP.Base, Err: errTooMany, Action: "block"}
+	default:
+		return nil
+	}
+	d.attempt("refused")
+	d.release(ctx, l)
+	return ref
+}
+
+func (d *Detector) release(ctx context.Context, l *detect.Login) {
+	if !l.Reserved {
+		return
+	}
+	l.Reserved = false
+	if err := d.opt.Counter.Release(ctx, l.Attempt); err != nil {
+		d.opt.Logger.Debug("releasing a login attempt", "error", err)
+	}
+}
+
+// Observe reads the login's outcome from the upstream's answer: a failure
+// keeps the attempt counted and acts on what the counts mean; a success
+// wipes the account's failures; no answer at all releases the attempt.
 func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 	l := req.Login
 	if l == nil {
 		return
 	}
-	ctx, now, f := context.WithoutCancel(req.HTTP.Context()), a.At(), req.Facts()
+	ctx := context.WithoutCancel(req.HTTP.Context())
+	if a.Status == 0 {
+		d.release(ctx, l) // the upstream never answered: no verdict on the password
+		return
+	}
+	now, f := a.At(), req.Facts()
 	if l.User == "" || !d.opt.Routes[l.Route].Succeeded(a.Status, a.Header) {
 		d.attempt("failure")
 		d.recordFailure(ctx, f, l, now)
 		return
 	}
 	d.attempt("success")
-	if err := d.opt.Counter.RecordSuccess(ctx, detect.KeysFor(l.User, f.Net)); err != nil {
+	if err := d.opt.Counter.RecordSuccess(ctx, l.Attempt); err != nil {
 		d.opt.Logger.Debug("clearing login failures", "error", err)
 	}
 	d.opt.Responder.Act(ctx, detect.Finding{Type: detect.SuccessfulLogin, Time: now, Facts: f})
 }
 
-// recordFailure counts a failed attempt and acts on the policy's findings.
-// An attempt without a readable username counts against the address only.
+// recordFailure records a failed attempt (counted when it was reserved)
+// and acts on the policy's findings.
 func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.Login, now time.Time) {
-	windows := d.opt.Policy.Windows()
-	if l.User == "" {
-		windows.Account, windows.Pair, windows.Stuffing = 0, 0, 0
-	}
-	f.User = l.User
-	counts, err := d.opt.Counter.RecordFailure(ctx, detect.KeysFor(l.User, f.Net), windows, now)
-	if err != nil {
-		d.opt.Logger.Error("counting login failure", "error", err)
-	}
-	details := countDetails(counts)
+	// the findings are about the attempt, never about a session the
+	// request may carry: none of them may end that session
+	f.User, f.Session, f.SessionKey = l.User, "", ""
+	details := countDetails(l.Counts)
 	if l.Err != nil && l.User == "" {
 		details["user_error"] = l.Err.Error()
 	}
@@ -148,7 +211,7 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 	if !f.IP.IsValid() {
 		return
 	}
-	for _, fd := range d.opt.Policy.AssessFailure(counts) {
+	for _, fd := range d.opt.Policy.AssessFailure(l.Counts) {
 		switch fd.Action {
 		case detect.LockAccount:
 			if l.User == "" {

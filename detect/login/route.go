@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/vigilsec/vigil/detect"
 )
 
 // Route describes one login endpoint of the protected app.
@@ -19,6 +21,14 @@ type Route struct {
 	// Success says how to recognise a successful login in the upstream's
 	// answer. Without it, any 2xx or 3xx answer is a success.
 	Success *SuccessRule `json:"success,omitempty"`
+	// Unreadable says what happens to a login whose account Vigil cannot
+	// read the way the app might (a Content-Encoding or character set it
+	// does not decode, a malformed or oversized body, two accounts named):
+	// "refuse" (default: 400, 413 or 415, counted against the address) or
+	// "forward" (passed to the app, counted against the address only, so a
+	// locked account may be guessed at through it: only for apps known to
+	// read nothing Vigil cannot).
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // UserSource names the field that carries the username.
@@ -68,6 +78,9 @@ func (l *Route) Validate() error {
 	if l.User.Name == "" {
 		return fmt.Errorf("login %s: user field name is empty", l.Path)
 	}
+	if l.Unreadable != "" && l.Unreadable != "refuse" && l.Unreadable != "forward" {
+		return fmt.Errorf("login %s: unreadable %q is not refuse or forward", l.Path, l.Unreadable)
+	}
 	if s := l.Success; s != nil {
 		for _, c := range s.Status {
 			if c < 100 || c > 599 {
@@ -81,12 +94,17 @@ func (l *Route) Validate() error {
 	return nil
 }
 
-// Matches reports whether r is a submission to this login route.
+// Matches reports whether r is on this login route's path, whatever its
+// method: Go's FormValue, Rails params, Servlet getParameter and Flask
+// request.values read credentials from any method, so a PUT, a PATCH or a
+// GET with a query is a login too (the login check then tells an attempt
+// from a page view). ";" path parameters are stripped, as Tomcat, Jetty and
+// Spring strip them before routing.
 func (l *Route) Matches(r *http.Request) bool {
-	if !strings.EqualFold(r.Method, l.Method) {
-		return false
-	}
 	p := r.URL.Path
+	if strings.IndexByte(p, ';') >= 0 {
+		p = detect.StripPathParams(p)
+	}
 	if len(p) > 1 && strings.HasSuffix(p, "/") {
 		p = strings.TrimSuffix(p, "/")
 	}

@@ -6,18 +6,31 @@ import (
 )
 
 func TestSensitiveFile(t *testing.T) {
-	hits := map[string]string{
+	// strong: counted whatever the answer
+	strong := map[string]string{
 		"/.env": "env", "/.ENV": "env", "/app/.env.production": "env", "/.git/config": "git",
 		"/.git/HEAD": "git", "/.svn/entries": "svn", "/.DS_Store": "ds_store", "/.htpasswd": "htpasswd",
-		"/wp-config.php": "wp-config", "/blog/WP-CONFIG.PHP": "wp-config", "/wp-config.php.bak": "backup",
-		"/config.php~": "backup", "/index.php.swp": "backup", "/backup.sql": "backup", "/db.sql.gz": "backup",
-		"/backup.zip": "backup", "/www.zip": "backup", "/.aws/credentials": "aws", "/home/.ssh/id_rsa": "ssh",
+		"/wp-config.php": "wp-config", "/blog/WP-CONFIG.PHP": "wp-config", "/wp-config.php.bak": "wp-config",
+		"/wp-config.old": "wp-config", "/.aws/credentials": "aws", "/home/.ssh/id_rsa": "ssh",
 		"/id_rsa": "ssh_key", "/server-status": "server-status", "/phpinfo.php": "phpinfo",
 		"/terraform.tfstate": "tfstate", "/.vscode/sftp.json": "vscode",
 	}
-	for p, want := range hits {
-		if got, ok := SensitiveFile(p); !ok || got != want {
-			t.Errorf("SensitiveFile(%q) = %q, %v; want %q", p, got, ok, want)
+	// weak: sites serve such files too, so they count only when answered 4xx
+	weak := map[string]string{
+		"/config.php~": "backup", "/index.php.swp": "backup", "/.index.php.swp": "backup", "/backup.sql": "backup",
+		"/db.sql.gz": "backup", "/backup.zip": "backup", "/www.zip": "backup", "/downloads/schema.sql": "backup",
+		"/blog/restore-from-backup.sql.gz": "backup", "/composer.json": "composer", "/debug.log": "debug_log",
+		"/prod.tfstate": "backup",
+	}
+	for want, set := range map[bool]map[string]string{true: strong, false: weak} {
+		for p, ev := range set {
+			got, isStrong, ok := sensitiveFile(p)
+			if !ok || got != ev || isStrong != want {
+				t.Errorf("sensitiveFile(%q) = %q, strong %v, %v; want %q, strong %v", p, got, isStrong, ok, ev, want)
+			}
+			if got, ok := SensitiveFile(p); !ok || got != ev {
+				t.Errorf("SensitiveFile(%q) = %q, %v", p, got, ok)
+			}
 		}
 	}
 	for _, p := range []string{
@@ -25,8 +38,8 @@ func TestSensitiveFile(t *testing.T) {
 		"/.well-known/security.txt", "/.well-known/acme-challenge/x", "/docs/sql-guide", "/api/v1/backup",
 		"/idea", "/ideas/1", "/downloads/vigil-1.0.tar.gz", "/" + strings.Repeat("a.", 100) + "bak",
 		"/users/identity", "/id_", "/.sql", "/~alice/",
-		"/downloads/schema.sql", "/db/northwind.sqlite", "/rpc/Document.save", "/files/report.old",
-		"/patches/fix.orig",
+		"/db/northwind.sqlite", "/rpc/Document.save", "/files/report.old",
+		"/patches/fix.orig", "/composer", "/blog/sql-backups-explained",
 	} {
 		if got, ok := SensitiveFile(p); ok {
 			t.Errorf("SensitiveFile(%q) = %q: a legitimate path flagged", p, got)
@@ -54,6 +67,16 @@ func TestProbeSignature(t *testing.T) {
 		{"/api", "x=${jndi:ldap://evil/a}"}:                  "jndi",
 		{"/index.php", "page=php://filter/resource=x"}:       "php",
 		{"/a%00.jpg", ""}:                                    "null_byte",
+		// in the path one level is enough: browsers resolve dot segments
+		{"/static/../app.py", ""}:    "traversal",
+		{"/assets../etc/passwd", ""}: "traversal",
+		{"/images/..;/admin", ""}:    "traversal",
+		{"/a/%2e%2e/b", ""}:          "traversal",
+		// sqlmap's own payloads
+		{"/item", "id=1%20AND%20(SELECT%207984%20FROM%20(SELECT(SLEEP(5)))PpXZ)"}:     "sqli",
+		{"/item", "id=1%20AND%207996=DBMS_PIPE.RECEIVE_MESSAGE(CHR(65)||CHR(100),5)"}: "sqli",
+		{"/item", "id=1%29%20ORDER%20BY%201--%20jHej"}:                                "sqli",
+		{"/item", "id=1%20UNION%20ALL%20SELECT%20NULL,NULL,NULL--"}:                   "sqli",
 	}
 	for in, want := range hits {
 		if got, ok := ProbeSignature(in[0], in[1]); !ok || got != want {
@@ -103,14 +126,65 @@ func TestScannerAgent(t *testing.T) {
 }
 
 func TestStaticAsset(t *testing.T) {
-	for _, p := range []string{"/app.JS", "/img/logo.png", "/favicon.ico", "/robots.txt", "/.well-known/appspecific/com.chrome.devtools.json", "/apple-touch-icon-precomposed.png", "/fonts/a.woff2"} {
-		if !StaticAsset(p) {
-			t.Errorf("StaticAsset(%q) = false", p)
+	for p, w := range map[string]float64{
+		"/app.JS": assetWeight, "/img/logo.png": assetWeight, "/fonts/a.woff2": assetWeight, "/admin.css": assetWeight,
+		"/favicon.ico": 0, "/robots.txt": 0, "/.well-known/appspecific/com.chrome.devtools.json": 0,
+		"/apple-touch-icon-precomposed.png": 0, "/Apple-Touch-Icon-120x120.png": 0, "/sitemap.xml": 0,
+		"/": pageWeight, "/admin": pageWeight, "/wp-login.php": pageWeight, "/.env": pageWeight, "/backup.zip": pageWeight,
+		"/api/v1/users": pageWeight, "/" + strings.Repeat("x", 80) + ".css": pageWeight,
+	} {
+		if got := scanWeight(p); got != w {
+			t.Errorf("scanWeight(%q) = %v, want %v", p, got, w)
+		}
+		if StaticAsset(p) != (w < pageWeight) {
+			t.Errorf("StaticAsset(%q) = %v", p, !(w < pageWeight))
 		}
 	}
-	for _, p := range []string{"/", "/admin", "/wp-login.php", "/.env", "/backup.zip", "/api/v1/users"} {
-		if StaticAsset(p) {
-			t.Errorf("StaticAsset(%q) = true", p)
+}
+
+func TestPathShape(t *testing.T) {
+	for in, want := range map[string]string{
+		"/api/items/17": "/api/items/#", "/API/Items/18": "/api/items/#", "/": "/", "/admin": "/admin",
+		"/api/v1/orders/5a17c0de-4e2b-4c1d-9a7e-1f2a3b4c5d01": "/api/v1/orders/#", "/blog/2019/our-story": "/blog/#/our-story",
+		"/assets/index-4f2a9b1c.js": "/assets/index-4f2a9b1c.js", "/deadbeef": "/deadbeef", "/cafe1234": "/#",
+	} {
+		if got := pathShape(in); got != want {
+			t.Errorf("pathShape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPathProbes(t *testing.T) {
+	for p, want := range map[string]string{
+		"/_ignition/execute-solution": "laravel_ignition", "/vendor/phpunit/phpunit/src/util/php/eval-stdin.php": "phpunit_eval",
+		"/hnap1/": "dlink_hnap", "/uploads/c99.php": "webshell", "/wso.php": "webshell",
+	} {
+		if got, ok := exploitProbe(p, ""); !ok || got != want {
+			t.Errorf("exploitProbe(%q) = %q, %v; want %q", p, got, ok, want)
+		}
+	}
+	if got, ok := exploitProbe("/index.php", "-d+allow_url_include%3d1"); !ok || got != "php_cgi" {
+		t.Errorf("php-cgi argument injection: %q %v", got, ok)
+	}
+	for _, p := range []string{"/", "/products/42", "/shell", "/api/v1/containers", "/setup", "/blog/phpunit-tips"} {
+		if got, ok := exploitProbe(p, "q=x"); ok {
+			t.Errorf("exploitProbe(%q) = %q", p, got)
+		}
+	}
+	for p, want := range map[string]bool{
+		"/admin": true, "/administrator/": true, "/phpmyadmin/": true, "/pma/": true, "/wp-login.php": true,
+		"/manager/html": true, "/blog/admins-guide": true, "/products": false, "/badminton": false, "/wp-content/x.png": false,
+	} {
+		if adminProbe(p) != want {
+			t.Errorf("adminProbe(%q) = %v", p, !want)
+		}
+	}
+	for p, want := range map[string]bool{
+		"/wp-login.php": true, "/blog/wp-admin/install.php": true, "/xmlrpc.php": true, "/wp-content/plugins/akismet/readme.txt": true,
+		"/wp-content/themes/x/style.css": false, "/wp-content/uploads/a.jpg": false, "/index.php": false,
+	} {
+		if wordpressProbe(p) != want {
+			t.Errorf("wordpressProbe(%q) = %v", p, !want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/vigilsec/vigil/detect"
@@ -12,11 +13,18 @@ import (
 // cross-site scripting, or another injection. It is a short list of what
 // scanners send and applications never need, not an attempt at a WAF.
 //
-// Each entry is chosen so that ordinary text does not carry it: two levels of
-// "../" (one is a relative link), SQL sleep only after "and"/"or", event
-// handlers only as an attribute after a space (a query parameter named
-// onload is fine: path and query are joined by "?"), javascript: only as a
-// call.
+// Each entry is chosen so that ordinary text rarely carries it: two levels
+// of "../" in a query (one is a relative link), SQL sleep only after
+// "and"/"or" or an opening parenthesis, event handlers only as an attribute
+// after a space (a query parameter named onload is fine: path and query are
+// joined by "?"), javascript: only as a call. Rarely is not never (a search
+// for "union select" carries one), which is why a hit is evidence poured
+// into a bucket, not a ban.
+//
+// In the path itself any "../" (or "..;/", which Java servers read as one)
+// is traversal: browsers resolve dot segments, "%2e%2e" included, before
+// they send a URL, so only tools send them, and "/static../" is the nginx
+// alias traversal.
 var signatures = []struct{ sig, name string }{
 	{"../../", "traversal"}, {"/etc/passwd", "traversal"}, {"/etc/shadow", "traversal"},
 	{"/proc/self/", "traversal"}, {"win.ini", "traversal"}, {"boot.ini", "traversal"},
@@ -26,7 +34,9 @@ var signatures = []struct{ sig, name string }{
 	{"' or ''='", "sqli"}, {"and sleep(", "sqli"}, {"or sleep(", "sqli"}, {"benchmark(", "sqli"},
 	{"pg_sleep(", "sqli"}, {"waitfor delay", "sqli"}, {"information_schema", "sqli"},
 	{"xp_cmdshell", "sqli"}, {"load_file(", "sqli"}, {"into outfile", "sqli"}, {"@@version", "sqli"},
-	{"extractvalue(", "sqli"}, {"updatexml(", "sqli"},
+	{"extractvalue(", "sqli"}, {"updatexml(", "sqli"}, {"(sleep(", "sqli"}, {"dbms_pipe.", "sqli"},
+	{"||chr(", "sqli"}, {"concat(0x", "sqli"}, {"xmltype(", "sqli"}, {",null,null", "sqli"},
+	{"order by 1--", "sqli"},
 	{"<script", "xss"}, {"</script", "xss"}, {"javascript:alert(", "xss"}, {"javascript:prompt(", "xss"},
 	{"javascript:confirm(", "xss"}, {"javascript:eval(", "xss"}, {"javascript://", "xss"},
 	{" onerror=", "xss"}, {" onload=", "xss"}, {"<iframe", "xss"}, {"<svg", "xss"},
@@ -42,6 +52,8 @@ var signatureSets, signatureBytes = func() ([]byteSet, [][]byte) {
 	}
 	return sets, bs
 }()
+
+var dotDotSlash, dotDotSemi = []byte("../"), []byte("..;/")
 
 // pathTriggers are the bytes without which a path cannot carry any
 // signature except "../" (checked on its own): most paths have none of
@@ -59,6 +71,9 @@ func ProbeSignature(path, rawQuery string) (string, bool) {
 	}
 	var buf [maxNormalized]byte
 	n := normalizeProbe(buf[:], path, false, 0)
+	if p := buf[:n]; bytes.Contains(p, dotDotSlash) || bytes.Contains(p, dotDotSemi) {
+		return "traversal", true
+	}
 	if rawQuery != "" && n < len(buf) {
 		buf[n] = '?'
 		n = normalizeProbe(buf[:], rawQuery, true, n+1)

@@ -119,3 +119,20 @@ type claimNames struct {
 	user, roles string
 	extra       []string
 }
+
+// signedIdentity is what a token whose signature verified but which is not
+// accepted (expired, beyond max_lifetime, not yet valid…) still says: enough
+// to find a revocation that names it, never enough to identify anyone.
+func signedIdentity(claims jwt.MapClaims, c claimNames) *detect.Identity {
+	id := &detect.Identity{}
+	if user, _ := claimAt(claims, c.user).(string); cleanUser(user) {
+		id.User, id.UserKey = user, detect.AccountKey(user)
+	}
+	if jti, ok := claims["jti"].(string); ok && len(jti) <= MaxJTIBytes {
+		id.JTI = jti
+	}
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil {
+		id.Issued = iat.Time
+	}
+	return id
+}

@@ -88,54 +88,53 @@ type identifier struct{ d *Detector }
 
 // Check verifies the signature of each candidate token (or finds it in the
 // cache of earlier verifications) before any claim is read, and looks up
-// revocation only for verified tokens, in the local decision cache.
+// revocation only for tokens whose signature verified, in the local
+// decision cache.
 //
-// Every candidate is examined (each copy of the cookie, each bearer
-// credential: the app might read any of them), so a duplicate cannot hide a
-// revoked token: one revoked candidate refuses the request. The identity is
-// the verified candidates' user only when they all name the same user.
+// Every token the request carries is examined, wherever an app might read
+// it: each copy of the configured cookie or header, and also the
+// Authorization header, cookies that hold a JWT, and access_token in the
+// query or a form body. One revoked token refuses the request, even one that
+// is otherwise refused (expired, beyond max_lifetime): the app may accept
+// what Vigil does not. The identity comes from the configured place only,
+// and only when every verified token names the same user: two verified
+// identities make the request anonymous (401 under require), since Vigil
+// cannot know which one the app will act as.
 func (c identifier) Check(req *detect.Request) *detect.Refusal {
 	d, now := c.d, req.Start
-	var toks tokenSet
+	var toks, others tokenSet
 	sole, ok := d.cachedSole(req.HTTP, now)
 	if ok {
 		toks.n = 1
 	} else {
 		d.extractTokens(req.HTTP, &toks)
 	}
+	d.extractOthers(req.HTTP, &others, &toks)
 	enforce := req.Login == nil && !d.opt.MonitorOnly
-	if toks.n == 0 && !toks.overflow {
+	if toks.n == 0 && others.n == 0 && !toks.overflow && !others.overflow {
 		if d.opt.Require && enforce {
 			call(d.opt.Hooks.Missing)
 			req.SessionDenial = &detect.Refusal{Status: http.StatusUnauthorized, Err: errSessionRequired, Action: "session_required"}
 		}
 		return nil
 	}
-	var id *detect.Identity
-	mixed := false
+	var v verdict
 	for i, tok := range toks.tok[:toks.n] {
-		cid := sole
+		cid, accepted := sole, true
 		if i > 0 || cid == nil {
-			cid = d.lookup(req, tok)
+			cid, accepted = d.lookup(req, tok)
 		}
-		if cid == nil {
-			continue
-		}
-		if rev, revoked := d.opt.Responder.Revoked(cid, now); revoked {
-			req.SessionDenial = d.revoked(req, cid, rev)
+		if v.add(d, req, cid, accepted, true) {
 			return nil
 		}
-		switch {
-		case id == nil || id == cid:
-			id = cid
-		case id.User != cid.User:
-			mixed = true
-		default:
-			// two tokens of one user: only what both grant
-			id = id.Common(cid)
+	}
+	for _, tok := range others.tok[:others.n] {
+		cid, accepted := d.lookup(req, tok)
+		if v.add(d, req, cid, accepted, false) {
+			return nil
 		}
 	}
-	if toks.overflow {
+	if toks.overflow || others.overflow {
 		// not every token was examined: the one left out may be revoked,
 		// and may be the one the app reads
 		call(d.opt.Hooks.Invalid)
@@ -144,9 +143,7 @@ func (c identifier) Check(req *detect.Request) *detect.Refusal {
 		}
 		return nil
 	}
-	if mixed {
-		id = nil
-	}
+	id := v.identity()
 	if id == nil && d.opt.Require && enforce {
 		req.SessionDenial = &detect.Refusal{Status: http.StatusUnauthorized, Err: errSessionInvalid, Action: "session_invalid"}
 	}
@@ -154,10 +151,54 @@ func (c identifier) Check(req *detect.Request) *detect.Refusal {
 	return nil
 }
 
+// verdict gathers what a request's tokens say.
+type verdict struct {
+	id    *detect.Identity // from the configured place
+	other string           // a user verified elsewhere
+	mixed bool
+}
+
+// add takes one candidate into account; it reports true when the
+// candidate is revoked (the request's refusal is then decided).
+func (v *verdict) add(d *Detector, req *detect.Request, cid *detect.Identity, accepted, configured bool) bool {
+	if cid == nil {
+		return false
+	}
+	if rev, revoked := d.opt.Responder.Revoked(cid, req.Start); revoked {
+		req.SessionDenial = d.revoked(req, cid, rev)
+		return true
+	}
+	if !accepted {
+		return false
+	}
+	switch {
+	case !configured:
+		if v.other != "" && v.other != cid.User {
+			v.mixed = true
+		}
+		v.other = cid.User
+	case v.id == nil || v.id == cid:
+		v.id = cid
+	case v.id.User != cid.User:
+		v.mixed = true
+	default:
+		// two tokens of one user: only what both grant
+		v.id = v.id.Common(cid)
+	}
+	return false
+}
+
+func (v *verdict) identity() *detect.Identity {
+	if v.mixed || v.id != nil && v.other != "" && v.other != v.id.User {
+		return nil
+	}
+	return v.id
+}
+
 // cachedSole is the fast path of the usual request: one Authorization
 // value "Bearer <token>" whose token is in the verification cache. A cached
 // token verified, so it is canonical and holds no whitespace, comma, '%' or
-// padding: it is the request's only candidate, and nothing needs scanning.
+// padding: it is the request's only candidate from the configured place.
 func (d *Detector) cachedSole(r *http.Request, now time.Time) (*detect.Identity, bool) {
 	if d.opt.Cookie != "" {
 		return nil, false
@@ -174,31 +215,41 @@ func (d *Detector) cachedSole(r *http.Request, now time.Time) (*detect.Identity,
 }
 
 // lookup returns the identity of one candidate token, from the cache or
-// verified now, or nil when it does not verify.
-func (d *Detector) lookup(req *detect.Request, token string) *detect.Identity {
+// verified now, and whether it is accepted; a token whose signature does
+// not verify gives nil, one that verifies but is refused (expired…) an
+// identity for revocation checks only.
+func (d *Detector) lookup(req *detect.Request, token string) (*detect.Identity, bool) {
 	sum, now := tokenHash(token), req.Start
 	if id, cached := d.cache.get(sum, now); cached {
 		call(d.opt.Hooks.Cached)
-		return id
+		return id, true
 	}
 	id, err := d.verify(req.HTTP.Context(), token, now)
 	if err != nil {
 		call(d.opt.Hooks.Invalid)
 		d.opt.Logger.Debug("session token not accepted", "client_ip", req.IP.String(), "error", err)
-		return nil
+		return id, false
 	}
 	call(d.opt.Hooks.Verified)
 	d.cache.put(sum, id, now)
-	return id
+	return id, true
 }
 
-// verify checks a token not seen (or no longer cached) and reads its claims.
+// verify checks a token not seen (or no longer cached) and reads its
+// claims. A token whose signature verifies but which is refused comes back
+// with an identity for revocation checks and the reason.
 func (d *Detector) verify(ctx context.Context, token string, now time.Time) (*detect.Identity, error) {
 	claims, err := d.verifier.parse(ctx, token)
-	if err != nil {
+	if claims == nil {
 		return nil, fmt.Errorf("verifying session token: %w", err)
 	}
-	return newIdentity(claims, d.claims, d.opt.MaxLifetime+d.opt.Leeway, now)
+	if err == nil {
+		var id *detect.Identity
+		if id, err = newIdentity(claims, d.claims, d.opt.MaxLifetime+d.opt.Leeway, now); err == nil {
+			return id, nil
+		}
+	}
+	return signedIdentity(claims, d.claims), fmt.Errorf("session token refused: %w", err)
 }
 
 // revoked handles a verified but revoked token: the refusal (and the first

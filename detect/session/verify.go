@@ -131,7 +131,8 @@ func (v *jwtVerifier) close() {
 }
 
 // parse verifies the token's signature, then its registered claims, and only
-// then returns the claims. The key is chosen from the header alone (alg and
+// then returns the claims: with a nil error when both hold, with the claims
+// error when only the signature does, and no claims when it does not. The key is chosen from the header alone (alg and
 // kid); an algorithm without a configured key of its own never verifies,
 // which rules out alg:none and HMAC signed with a public key.
 func (v *jwtVerifier) parse(ctx context.Context, token string) (jwt.MapClaims, error) {
@@ -142,10 +143,16 @@ func (v *jwtVerifier) parse(ctx context.Context, token string) (jwt.MapClaims, e
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
 	})
-	if err != nil {
-		return nil, err
+	switch {
+	case err == nil:
+		return claims, nil
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		// the library validates claims only once the signature verified:
+		// the token is genuine but not acceptable (expired, not yet valid,
+		// wrong audience…), and a revocation must still reach it
+		return claims, err
 	}
-	return claims, nil
+	return nil, err
 }
 
 func (v *jwtVerifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {

@@ -17,7 +17,7 @@ import (
 
 // RedisCounter is the detect.LoginCounter shared by every instance through Redis.
 // Each counter is a sorted set of failure times (scores) so that the window
-// slides exactly like MemoryCounter's: one RecordFailure is one Lua script,
+// slides exactly like MemoryCounter's: one Reserve is one Lua script,
 // one round trip, whatever the number of counters it touches.
 //
 // Times are kept at microsecond resolution: Redis scores are float64, which
@@ -44,6 +44,12 @@ func NewRedisCounter(ks Keyspace) *RedisCounter {
 // command arguments may be formatted with fewer digits than a timestamp has.
 const bumpLua = `
 local function bump(key, score, member, cutoff, ttl, maxn)
+  -- a counter held full (see Hold) refuses the attempt until the hold ends
+  local hold = redis.call('ZSCORE', key, 'hold')
+  if hold then
+    if tonumber(hold) > tonumber(score) then return maxn + 1 end
+    redis.call('ZREM', key, 'hold')
+  end
   redis.call('ZADD', key, score, member)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
   local n = redis.call('ZCARD', key)
@@ -83,14 +89,16 @@ var bumpScript = redis.NewScript(bumpLua + `
 return bump(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
 `)
 
-// RecordFailure implements detect.LoginCounter.
-func (r *RedisCounter) RecordFailure(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.LoginCounts, error) {
+// Reserve implements detect.LoginCounter.
+func (r *RedisCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.Attempt, detect.LoginCounts, error) {
+	a := detect.Attempt{Keys: k}
 	if err := checkHashIDs(k.Account, k.IP, k.Pair); err != nil {
-		return detect.LoginCounts{}, err
+		return a, detect.LoginCounts{}, err
 	}
 	score := now.UnixMicro()
 	scoreArg := strconv.FormatInt(score, 10)
 	member := scoreArg + "-" + r.memberPrefix + strconv.FormatUint(r.seq.Add(1), 36)
+	a.Member = member
 	keys := [4]string{
 		r.key(detect.AccountCounter, k.Account), r.key(detect.IPCounter, k.IP),
 		r.key(detect.PairCounter, k.Pair), r.key(detect.IPAccountsCount, k.IP),
@@ -106,7 +114,7 @@ func (r *RedisCounter) RecordFailure(ctx context.Context, k detect.LoginKeys, w 
 	if r.ks.Cluster {
 		var err error
 		if n, err = r.recordPerKey(ctx, attempt{keys, members, cutoffs, ttls, scoreArg}); err != nil {
-			return detect.LoginCounts{}, err
+			return a, detect.LoginCounts{}, err
 		}
 	} else {
 		args := []any{scoreArg, member, detect.MaxWindowEntries, k.AccountMember}
@@ -115,14 +123,34 @@ func (r *RedisCounter) RecordFailure(ctx context.Context, k detect.LoginKeys, w 
 		}
 		res, err := recordScript.Run(ctx, r.ks.Client, keys[:], args...).Int64Slice()
 		if err != nil {
-			return detect.LoginCounts{}, fmt.Errorf("redis counter: %w", err)
+			return a, detect.LoginCounts{}, fmt.Errorf("redis counter: %w", err)
 		}
 		if len(res) != 4 {
-			return detect.LoginCounts{}, fmt.Errorf("redis counter: script returned %d counts", len(res))
+			return a, detect.LoginCounts{}, fmt.Errorf("redis counter: script returned %d counts", len(res))
 		}
 		copy(n[:], res)
 	}
-	return detect.LoginCounts{Account: int(n[0]), IP: int(n[1]), Pair: int(n[2]), AccountsFromIP: int(n[3])}, nil
+	return a, detect.LoginCounts{Account: int(n[0]), IP: int(n[1]), Pair: int(n[2]), AccountsFromIP: int(n[3])}, nil
+}
+
+// Release implements detect.LoginCounter: three ZREMs in one pipeline
+// (one round trip; in Redis Cluster, one per node).
+func (r *RedisCounter) Release(ctx context.Context, a detect.Attempt) error {
+	k := a.Keys
+	if err := checkHashIDs(k.Account, k.IP, k.Pair); err != nil {
+		return err
+	}
+	if a.Member == "" {
+		return nil // never reached Redis
+	}
+	pipe := r.ks.Client.Pipeline()
+	pipe.ZRem(ctx, r.key(detect.AccountCounter, k.Account), a.Member)
+	pipe.ZRem(ctx, r.key(detect.IPCounter, k.IP), a.Member)
+	pipe.ZRem(ctx, r.key(detect.PairCounter, k.Pair), a.Member)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis counter: %w", err)
+	}
+	return nil
 }
 
 // attempt is the script arguments of one failed attempt, per counter.
@@ -165,15 +193,61 @@ func (r *RedisCounter) recordPerKey(ctx context.Context, a attempt) (n [4]int64,
 	return n, nil
 }
 
-// RecordSuccess implements detect.LoginCounter. Two DELs in one pipeline rather
-// than one multi-key DEL, which Redis Cluster would refuse (CROSSSLOT).
-func (r *RedisCounter) RecordSuccess(ctx context.Context, k detect.LoginKeys) error {
-	if err := checkHashIDs(k.Account, k.Pair); err != nil {
+// clearScript empties a counter but keeps an active hold: a success that
+// was in flight when the account was locked does not unlock it.
+// KEYS: the counter.
+var clearScript = redis.NewScript(`
+local h = redis.call('ZSCORE', KEYS[1], 'hold')
+redis.call('DEL', KEYS[1])
+if h then
+  redis.call('ZADD', KEYS[1], h, 'hold')
+  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(h) / 1000) + 1)
+end
+return 0
+`)
+
+// RecordSuccess implements detect.LoginCounter: the attempt leaves the
+// address's counter and the account's and pair's failures are cleared, in
+// one pipeline of single-key commands (Redis Cluster would refuse one
+// command over keys of several slots).
+func (r *RedisCounter) RecordSuccess(ctx context.Context, a detect.Attempt) error {
+	k := a.Keys
+	if err := checkHashIDs(k.Account, k.IP, k.Pair); err != nil {
 		return err
 	}
 	pipe := r.ks.Client.Pipeline()
-	pipe.Del(ctx, r.key(detect.AccountCounter, k.Account))
-	pipe.Del(ctx, r.key(detect.PairCounter, k.Pair))
+	if a.Member != "" {
+		pipe.ZRem(ctx, r.key(detect.IPCounter, k.IP), a.Member)
+	}
+	keys := []string{r.key(detect.AccountCounter, k.Account), r.key(detect.PairCounter, k.Pair)}
+	cmds := []*redis.Cmd{clearScript.EvalSha(ctx, pipe, keys[:1]), clearScript.EvalSha(ctx, pipe, keys[1:])}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	for i, cmd := range cmds {
+		if isNoScript(cmd.Err()) {
+			cmd = clearScript.Eval(ctx, r.ks.Client, keys[i:i+1])
+		}
+		if err := cmd.Err(); err != nil {
+			return fmt.Errorf("redis counter: %w", err)
+		}
+	}
+	return nil
+}
+
+// Hold implements detect.LoginCounter: the key is replaced by its one
+// "hold" member, scored with the hold's end, expiring then.
+func (r *RedisCounter) Hold(ctx context.Context, kind detect.CounterKind, key string, until time.Time) error {
+	if err := checkHashIDs(key); err != nil {
+		return err
+	}
+	ms := time.Until(until).Milliseconds() + 1
+	if ms <= 1 {
+		return r.Forget(ctx, kind, key)
+	}
+	k := r.key(kind, key)
+	pipe := r.ks.Client.TxPipeline()
+	pipe.Del(ctx, k)
+	pipe.ZAdd(ctx, k, redis.Z{Score: float64(until.UnixMicro()), Member: "hold"})
+	pipe.PExpire(ctx, k, time.Duration(ms)*time.Millisecond)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis counter: %w", err)
 	}

@@ -29,7 +29,7 @@ func TestRedisCounterParity(t *testing.T) {
 			client, prefix := redistest.Client(t)
 			rc := NewRedisCounter(NewKeyspace(client, prefix))
 			rc.ks.Cluster = cluster // exercise the Redis Cluster path on one server
-			mc := NewMemoryCounter()
+			mc := NewMemoryCounter(nil)
 			ctx := context.Background()
 			base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 			w := detect.LoginWindows{Account: 10 * time.Second, IP: 20 * time.Second, Pair: 20 * time.Second, Stuffing: 15 * time.Second}
@@ -61,17 +61,23 @@ func TestRedisCounterParity(t *testing.T) {
 				now := base.Add(s.at)
 				switch s.op {
 				case "fail":
-					got, err := rc.RecordFailure(ctx, k, s.windw, now)
+					got, err := failure(rc, ctx, k, s.windw, now)
 					if err != nil {
 						t.Fatalf("step %d: %v", i, err)
 					}
-					want, _ := mc.RecordFailure(ctx, k, s.windw, now)
+					want, _ := failure(mc, ctx, k, s.windw, now)
 					if got != want {
 						t.Fatalf("step %d (%s from %s at %v): redis %+v, memory %+v", i, s.user, s.ip, s.at, got, want)
 					}
 				case "success":
-					mustNil(t, rc.RecordSuccess(ctx, k))
-					mustNil(t, mc.RecordSuccess(ctx, k))
+					// a success is reserved like any attempt, then settled
+					ra, got, _ := rc.Reserve(ctx, k, w, now)
+					ma, want, _ := mc.Reserve(ctx, k, w, now)
+					if got != want {
+						t.Fatalf("step %d (success reserved): redis %+v, memory %+v", i, got, want)
+					}
+					mustNil(t, rc.RecordSuccess(ctx, ra))
+					mustNil(t, mc.RecordSuccess(ctx, ma))
 				case "forget":
 					key := k.Account
 					switch s.kind {
@@ -102,7 +108,7 @@ func TestRedisCounterParity(t *testing.T) {
 func TestRedisCounterSaturates(t *testing.T) {
 	client, prefix := redistest.Client(t)
 	rc := NewRedisCounter(NewKeyspace(client, prefix))
-	mc := NewMemoryCounter()
+	mc := NewMemoryCounter(nil)
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	w := detect.LoginWindows{Account: time.Hour, IP: time.Hour, Pair: time.Hour, Stuffing: time.Hour}
@@ -112,10 +118,10 @@ func TestRedisCounterSaturates(t *testing.T) {
 		k := detect.KeysFor(fmt.Sprintf("user%d", i%(detect.MaxWindowEntries+10)), "192.0.2.1")
 		now := base.Add(time.Duration(i) * time.Millisecond)
 		var err error
-		if got, err = rc.RecordFailure(ctx, k, w, now); err != nil {
+		if got, err = failure(rc, ctx, k, w, now); err != nil {
 			t.Fatal(err)
 		}
-		want, _ = mc.RecordFailure(ctx, k, w, now)
+		want, _ = failure(mc, ctx, k, w, now)
 		if got != want {
 			t.Fatalf("attempt %d: redis %+v, memory %+v", i, got, want)
 		}
@@ -144,33 +150,37 @@ func TestRedisCounterRefusesRawKeys(t *testing.T) {
 // failingCounter is a primary whose errors a test switches on and off.
 type failingCounter struct{ err error }
 
-func (f *failingCounter) RecordFailure(context.Context, detect.LoginKeys, detect.LoginWindows, time.Time) (detect.LoginCounts, error) {
-	return detect.LoginCounts{Account: 99}, f.err
+func (f *failingCounter) Reserve(_ context.Context, k detect.LoginKeys, _ detect.LoginWindows, _ time.Time) (detect.Attempt, detect.LoginCounts, error) {
+	return detect.Attempt{Keys: k, Member: "m"}, detect.LoginCounts{Account: 99}, f.err
 }
-func (f *failingCounter) RecordSuccess(context.Context, detect.LoginKeys) error    { return f.err }
+func (f *failingCounter) Release(context.Context, detect.Attempt) error { return f.err }
+func (f *failingCounter) Hold(context.Context, detect.CounterKind, string, time.Time) error {
+	return f.err
+}
+func (f *failingCounter) RecordSuccess(context.Context, detect.Attempt) error      { return f.err }
 func (f *failingCounter) Forget(context.Context, detect.CounterKind, string) error { return f.err }
 
 func TestFallbackCounter(t *testing.T) {
 	primary := &failingCounter{}
 	var ops []string
-	fc := NewFallbackCounter(primary, NewMemoryCounter(), func(op string) { ops = append(ops, op) })
+	fc := NewFallbackCounter(primary, NewMemoryCounter(nil), func(op string) { ops = append(ops, op) })
 	ctx := context.Background()
 	k := detect.KeysFor("alice", "203.0.113.7")
 	w := detect.LoginWindows{Account: time.Minute, IP: time.Minute, Pair: time.Minute}
 	now := time.Now()
-	if c, _ := fc.RecordFailure(ctx, k, w, now); c.Account != 99 || !fc.Healthy() {
+	if c, _ := failure(fc, ctx, k, w, now); c.Account != 99 || !fc.Healthy() {
 		t.Fatalf("healthy primary: %+v healthy=%v", c, fc.Healthy())
 	}
 	primary.err = errors.New("connection refused")
-	c, err := fc.RecordFailure(ctx, k, w, now.Add(time.Second))
+	c, err := failure(fc, ctx, k, w, now.Add(time.Second))
 	if err != nil || c.Account != 2 {
 		// the memory counter shadowed the first failure, so it counts 2
 		t.Fatalf("fallback: %+v, %v", c, err)
 	}
-	if fc.Healthy() || len(ops) != 1 || ops[0] != "record_failure" {
+	if fc.Healthy() || len(ops) != 1 || ops[0] != "reserve" {
 		t.Fatalf("healthy=%v ops=%v", fc.Healthy(), ops)
 	}
-	mustNil(t, fc.RecordSuccess(ctx, k))
+	mustNil(t, fc.RecordSuccess(ctx, detect.Attempt{Keys: k}))
 	mustNil(t, fc.Forget(ctx, detect.IPCounter, k.IP))
 	if len(ops) != 3 {
 		t.Fatalf("ops = %v", ops)
@@ -181,7 +191,7 @@ func TestFallbackCounter(t *testing.T) {
 		t.Fatal("not healthy after a success")
 	}
 	primary.err = context.Canceled
-	_, _ = fc.RecordFailure(ctx, k, w, now)
+	_, _ = failure(fc, ctx, k, w, now)
 	if !fc.Healthy() || len(ops) != 3 {
 		t.Fatal("a cancelled request must not mark the store unhealthy")
 	}
@@ -206,7 +216,7 @@ func benchmarkRecordFailure(b *testing.B, c detect.LoginCounter) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := c.RecordFailure(ctx, keys[i%len(keys)], w, time.Now()); err != nil {
+		if _, err := failure(c, ctx, keys[i%len(keys)], w, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -218,5 +228,11 @@ func BenchmarkRedisCounterRecordFailure(b *testing.B) {
 }
 
 func BenchmarkMemoryCounterRecordFailure(b *testing.B) {
-	benchmarkRecordFailure(b, NewMemoryCounter())
+	benchmarkRecordFailure(b, NewMemoryCounter(nil))
+}
+
+// failure reserves an attempt that then stays a failure.
+func failure(c detect.LoginCounter, ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.LoginCounts, error) {
+	_, counts, err := c.Reserve(ctx, k, w, now)
+	return counts, err
 }

@@ -26,30 +26,48 @@ type FallbackCounter struct {
 }
 
 // NewFallbackCounter wraps primary. onError, when set, is called with the
-// operation name ("record_failure", "record_success", "forget") each time
+// operation name ("reserve", "release", "record_success", "forget") each time
 // the primary fails. The counter starts healthy; see SetHealthy.
 func NewFallbackCounter(primary detect.LoginCounter, mem *MemoryCounter, onError func(op string)) *FallbackCounter {
 	if mem == nil {
-		mem = NewMemoryCounter()
+		mem = NewMemoryCounter(nil)
 	}
 	return &FallbackCounter{primary: primary, mem: mem, onError: onError}
 }
 
-// RecordFailure implements detect.LoginCounter. It never returns an error: on a
+// Reserve implements detect.LoginCounter. It never returns an error: on a
 // primary failure it returns the local counts.
-func (f *FallbackCounter) RecordFailure(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.LoginCounts, error) {
-	local, _ := f.mem.RecordFailure(ctx, k, w, now)
-	c, err := f.primary.RecordFailure(ctx, k, w, now)
-	if f.observe("record_failure", err) {
-		return c, nil
+func (f *FallbackCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.Attempt, detect.LoginCounts, error) {
+	local, localCounts, _ := f.mem.Reserve(ctx, k, w, now)
+	a, c, err := f.primary.Reserve(ctx, k, w, now)
+	a.Seq = local.Seq
+	if f.observe("reserve", err) {
+		return a, c, nil
 	}
-	return local, nil
+	a.Member = "" // the primary holds no entry of it
+	return a, localCounts, nil
+}
+
+// Release implements detect.LoginCounter.
+func (f *FallbackCounter) Release(ctx context.Context, a detect.Attempt) error {
+	_ = f.mem.Release(ctx, a)
+	if a.Member != "" {
+		f.observe("release", f.primary.Release(ctx, a))
+	}
+	return nil
 }
 
 // RecordSuccess implements detect.LoginCounter.
-func (f *FallbackCounter) RecordSuccess(ctx context.Context, k detect.LoginKeys) error {
-	_ = f.mem.RecordSuccess(ctx, k)
-	f.observe("record_success", f.primary.RecordSuccess(ctx, k))
+func (f *FallbackCounter) RecordSuccess(ctx context.Context, a detect.Attempt) error {
+	_ = f.mem.RecordSuccess(ctx, a)
+	f.observe("record_success", f.primary.RecordSuccess(ctx, a))
+	return nil
+}
+
+// Hold implements detect.LoginCounter.
+func (f *FallbackCounter) Hold(ctx context.Context, kind detect.CounterKind, key string, until time.Time) error {
+	_ = f.mem.Hold(ctx, kind, key, until)
+	f.observe("hold", f.primary.Hold(ctx, kind, key, until))
 	return nil
 }
 

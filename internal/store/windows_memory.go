@@ -10,20 +10,41 @@ import (
 
 // MemoryWindows is the in-process detect.WindowCounter: the store of a single
 // instance and the fallback of the Redis one.
+//
+// Its memory is bounded: each key holds at most detect.MaxWindowEntries
+// members (the oldest go first), and the counter holds at most maxKeys keys.
+// Beyond that, keys whose window has passed go first, then the least
+// recently updated half; each live key evicted is reported to onEvict.
 type MemoryWindows struct {
-	mu     sync.Mutex
-	sets   map[string]*memberSet // kind:key -> member -> last time
-	maxAge time.Duration         // longest window seen, for sweeping
-	ops    int
+	mu      sync.Mutex
+	sets    map[string]*memberSet // kind:key -> member -> last time
+	maxAge  time.Duration         // longest window seen, for sweeping
+	ops     int
+	maxKeys int // maxWindowKeys; smaller in tests
+	onEvict func(n int)
+}
+
+// memberSet is one key's members and when each was last seen.
+type memberSet struct {
+	last   map[string]int64
+	newest int64
 }
 
 // maxWindowKeys bounds the keys held: beyond it, stale keys are swept and,
 // if a flood of distinct clients still fills it, the oldest half goes.
 const maxWindowKeys = 100_000
 
-// NewMemoryWindows returns an empty counter.
+// NewMemoryWindows returns an empty counter that reports no evictions.
 func NewMemoryWindows() *MemoryWindows {
-	return &MemoryWindows{sets: map[string]*memberSet{}}
+	return NewMemoryWindowsEvicting(nil)
+}
+
+// NewMemoryWindowsEvicting returns an empty counter; onEvict (may be nil)
+// is told, without the lock held, how many live keys were evicted to stay
+// within the bound. It is a constructor of its own rather than a parameter
+// of NewMemoryWindows so that the existing callers stay as they are.
+func NewMemoryWindowsEvicting(onEvict func(n int)) *MemoryWindows {
+	return &MemoryWindows{sets: map[string]*memberSet{}, maxKeys: maxWindowKeys, onEvict: onEvict}
 }
 
 // Add implements detect.WindowCounter.
@@ -35,7 +56,6 @@ func (m *MemoryWindows) Add(_ context.Context, w detect.Window, key, member stri
 	t := now.UnixNano()
 	k := string(kind) + ":" + key
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.maxAge = max(m.maxAge, window)
 	s := m.sets[k]
 	if s == nil {
@@ -44,8 +64,14 @@ func (m *MemoryWindows) Add(_ context.Context, w detect.Window, key, member stri
 	}
 	n := s.add(member, t, window)
 	m.ops++
-	if overflow := len(m.sets) > maxWindowKeys; overflow || m.ops%4096 == 0 {
-		m.sweep(t, overflow)
+	evicted := 0
+	if overflow := len(m.sets) > m.maxKeys; overflow || m.ops%4096 == 0 {
+		evicted = m.sweep(t, overflow)
+	}
+	m.mu.Unlock()
+	// outside the lock: the hook may be a metric, or anything slower
+	if evicted > 0 && m.onEvict != nil {
+		m.onEvict(evicted)
 	}
 	return n, nil
 }
@@ -66,16 +92,17 @@ func (m *MemoryWindows) Len() int {
 }
 
 // sweep drops stale keys; after an overflow it also halves a map that is
-// still nearly full of live keys.
-func (m *MemoryWindows) sweep(now int64, overflow bool) {
+// still nearly full of live keys. It returns how many live keys it evicted
+// (stale ones are not a loss and are not counted).
+func (m *MemoryWindows) sweep(now int64, overflow bool) int {
 	cutoff := now - int64(m.maxAge)
 	for k, s := range m.sets {
 		if s.newest <= cutoff {
 			delete(m.sets, k)
 		}
 	}
-	if !overflow || len(m.sets) <= maxWindowKeys*9/10 {
-		return
+	if !overflow || len(m.sets) <= m.maxKeys*9/10 {
+		return 0
 	}
 	// still nearly full of live keys: drop the older half rather than grow;
 	// stopping just below the bound would sweep all keys again on the next
@@ -84,12 +111,14 @@ func (m *MemoryWindows) sweep(now int64, overflow bool) {
 	for _, s := range m.sets {
 		newest = append(newest, s.newest)
 	}
-	median := quickMedian(newest)
+	median, evicted := quickMedian(newest), 0
 	for k, s := range m.sets {
 		if s.newest <= median {
 			delete(m.sets, k)
+			evicted++
 		}
 	}
+	return evicted
 }
 
 // quickMedian returns a value that about half of xs do not exceed (the

@@ -148,3 +148,54 @@ func TestMemoryWindowsEvictsWithHysteresis(t *testing.T) {
 		t.Fatalf("the newest key lost its members: count %d, want 2", n)
 	}
 }
+
+// TestMemoryWindowsReportsEvictions: past its bound the counter drops the
+// stale keys (uncounted), then the least recently updated half of the live
+// ones, and reports those to its hook.
+func TestMemoryWindowsReportsEvictions(t *testing.T) {
+	evicted := 0
+	m := NewMemoryWindowsEvicting(func(n int) { evicted += n })
+	m.maxKeys = 20
+	ctx := context.Background()
+	base := time.Unix(1_800_000_000, 0)
+	w := detect.Window{Kind: detect.ProbePaths, Within: time.Hour}
+	// one key whose window has passed by the time the others arrive
+	if _, err := m.Add(ctx, detect.Window{Kind: detect.ProbePaths, Within: time.Second}, "stale", "p", base.Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 19; i++ {
+		if _, err := m.Add(ctx, w, fmt.Sprintf("k%02d", i), "p", base.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// k00 is refreshed: now the most recently updated
+	if _, err := m.Add(ctx, w, "k00", "q", base.Add(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if evicted != 0 {
+		t.Fatalf("%d evicted at the bound", evicted)
+	}
+	if _, err := m.Add(ctx, w, "k19", "p", base.Add(19*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if evicted == 0 || m.Len() > 20*9/10 {
+		t.Fatalf("%d evicted, %d keys held", evicted, m.Len())
+	}
+	if evicted != 21-m.Len()-1 {
+		t.Fatalf("%d evicted but %d keys went besides the stale one", evicted, 21-m.Len()-1)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sets["probe:stale"]; ok {
+		t.Fatal("the stale key survived")
+	}
+	if _, ok := m.sets[string(detect.ProbePaths)+":k00"]; !ok {
+		t.Fatal("the most recently updated key was evicted")
+	}
+	// the older half went: k01..k10
+	for k, s := range m.sets {
+		if s.newest <= base.Add(10*time.Second).UnixNano() {
+			t.Errorf("%s kept though among the older half", k)
+		}
+	}
+}

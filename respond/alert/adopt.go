@@ -69,12 +69,15 @@ func (d *Dispatcher) Adopt(ctx context.Context, old []string) {
 		moved := 0
 		for _, j := range jobs {
 			j.Due, j.Lease = time.Now(), time.Time{}
-			ok, err := d.opts.Outbox.Put(ctx, to.id, j, to.Policy.MaxQueue, queueTTL(to.Policy))
+			res, err := d.opts.Outbox.Put(ctx, to.id, j, to.Policy.MaxQueue, queueTTL(to.Policy))
 			switch {
 			case err != nil:
 				d.droppedKind(kind, "outbox_unavailable")
-			case !ok:
+			case res == PutFull:
 				d.droppedKind(kind, "queue_full")
+			case res == PutEvicted:
+				moved++
+				d.droppedKind(kind, "queue_full") // the LOW job it replaced
 			default:
 				moved++
 				to.depth.Add(1)

@@ -1,9 +1,10 @@
 // Package alert delivers Vigil's security events to people: signed
 // webhooks, Slack, email and PagerDuty incidents. Every alert passes through
 // a durable outbox (Redis or memory) and is retried on the Standard Webhooks
-// schedule, deduplicated and throttled per channel, so a receiver that is
-// down loses nothing and a storm of events becomes a bounded number of
-// messages plus a digest.
+// schedule, deduplicated, and throttled per channel, event type and
+// severity, so a receiver that is down loses nothing, a storm of events
+// becomes a bounded number of messages plus digests, and the storm never
+// folds or delays an alert of another type or a higher severity.
 package alert
 
 import (
@@ -15,8 +16,9 @@ import (
 )
 
 // DigestType is the type of the alert that summarises what throttling and
-// deduplication held back on one channel during one window. It is not an
-// event type: only alert receivers see it.
+// deduplication held back on one channel for one event type and severity
+// during one window, with the ids of those events. It is not an event
+// type: only alert receivers see it.
 const DigestType detect.Type = "ALERT_DIGEST"
 
 // Alert is what every channel renders: the event, plus the key receivers

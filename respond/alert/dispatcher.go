@@ -38,7 +38,9 @@ type Options struct {
 	// it bounds how late a job queued by another instance (or before a
 	// restart) is noticed. Default 1s.
 	Poll time.Duration
-	// Queue bounds the events waiting for the router. Default 4096.
+	// Queue bounds the events waiting for the router, LOW and MEDIUM+
+	// apart (Queue each), so that a flood of LOW events can fill only its
+	// own queue and never make Submit drop a MEDIUM+ one. Default 4096.
 	Queue int
 	// ShutdownTimeout bounds how long Close spends queueing what was
 	// submitted (and the open digests) when the outbox is slow or down;
@@ -62,7 +64,8 @@ type Dispatcher struct {
 	opts   Options
 	routes []*route
 	minSev detect.Severity
-	in     chan detect.Event
+	in     chan detect.Event // MEDIUM and higher
+	low    chan detect.Event // LOW: a queue of its own, see Options.Queue
 	log    *slog.Logger
 
 	closed  atomic.Bool
@@ -88,7 +91,7 @@ type route struct {
 	disabled atomic.Bool
 	wake     chan struct{}
 	depth    atomic.Int64
-	win      window // router only
+	wins     map[winKey]*window // router only: the open throttle windows
 }
 
 type pendingPut struct {
@@ -122,7 +125,8 @@ func New(opts Options) (*Dispatcher, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Dispatcher{opts: opts, in: make(chan detect.Event, opts.Queue), stop: make(chan struct{}), log: opts.Logger}
+	d := &Dispatcher{opts: opts, in: make(chan detect.Event, opts.Queue), low: make(chan detect.Event, opts.Queue),
+		stop: make(chan struct{}), log: opts.Logger}
 	d.base, d.cancel = context.WithCancel(context.Background())
 	d.minSev = detect.Critical + 1
 	seen := map[string]bool{}
@@ -131,7 +135,7 @@ func New(opts Options) (*Dispatcher, error) {
 			d.cancel()
 			return nil, errors.New("alert route without a sender")
 		}
-		r := &route{Route: rt, id: channelID(rt.Sender), wake: make(chan struct{}, 1)}
+		r := &route{Route: rt, id: channelID(rt.Sender), wake: make(chan struct{}, 1), wins: map[winKey]*window{}}
 		if seen[r.id] {
 			d.cancel()
 			return nil, fmt.Errorf("alert %s configured twice (%s)", rt.Sender.Kind(), rt.Sender.Label())
@@ -171,8 +175,12 @@ func (d *Dispatcher) Submit(e detect.Event) {
 	if d == nil || e.Severity < d.minSev || d.closed.Load() {
 		return
 	}
+	q := d.in
+	if isLow(e.Severity) {
+		q = d.low
+	}
 	select {
-	case d.in <- e:
+	case q <- e:
 	default:
 		d.dropEvent(e, "queue_full")
 	}
@@ -201,8 +209,12 @@ func (d *Dispatcher) runRouter() {
 	tick := time.NewTicker(d.tickEvery())
 	defer tick.Stop()
 	for {
+		// with both queues ready, select picks at random: a MEDIUM+ event
+		// waits for about one LOW event, not for a backlog of them
 		select {
 		case e := <-d.in:
+			d.route(e)
+		case e := <-d.low:
 			d.route(e)
 		case now := <-tick.C:
 			d.closeWindows(now, false)
@@ -220,18 +232,21 @@ func (d *Dispatcher) runRouter() {
 // ShutdownTimeout; the rest is counted as dropped "shutdown".
 func (d *Dispatcher) drain() {
 	d.drainBy = time.Now().Add(d.opts.ShutdownTimeout)
-	for {
-		select {
-		case e := <-d.in:
-			if d.late() {
-				d.dropEvent(e, "shutdown")
-				continue
+	// MEDIUM+ first: when the deadline is short, LOW events are the ones
+	// left over
+	for _, q := range []chan detect.Event{d.in, d.low} {
+		for done := false; !done; {
+			select {
+			case e := <-q:
+				if d.late() {
+					d.dropEvent(e, "shutdown")
+					continue
+				}
+				d.route(e)
+			default:
+				done = true
 			}
-			d.route(e)
-			continue
-		default:
 		}
-		break
 	}
 	d.closeWindows(time.Now(), true)
 	d.retryPending()
@@ -253,135 +268,4 @@ func (d *Dispatcher) opCtx() (context.Context, context.CancelFunc) {
 		dl = d.drainBy
 	}
 	return context.WithDeadline(context.Background(), dl)
-}
-
-// dropEvent counts an event that will not be routed on every channel that
-// wanted it.
-func (d *Dispatcher) dropEvent(e detect.Event, reason string) {
-	a := Alert{Event: detect.Event{Type: e.Type, Severity: e.Severity}}
-	for _, r := range d.routes {
-		if r.Policy.match(a) {
-			d.dropped(r, reason)
-		}
-	}
-}
-
-// tickEvery is how often windows are checked: a quarter of the shortest
-// throttle window, between 10ms and 1s.
-func (d *Dispatcher) tickEvery() time.Duration {
-	t := time.Second
-	for _, r := range d.routes {
-		t = min(t, r.Policy.ThrottleWindow/4)
-	}
-	return max(t, 10*time.Millisecond)
-}
-
-// route fans one event out to the channels that want it.
-func (d *Dispatcher) route(e detect.Event) {
-	a := FromEvent(e).Bounded()
-	now := time.Now()
-	for _, r := range d.routes {
-		if !r.Policy.match(a) {
-			continue
-		}
-		if r.disabled.Load() {
-			d.dropped(r, "disabled")
-			continue
-		}
-		// while the outbox is known to be down (puts are held) or the
-		// shutdown deadline passed, do not wait for it: fail open
-		if r.Policy.DedupWindow > 0 && len(d.pending) == 0 && !d.late() {
-			ctx, cancel := d.opCtx()
-			first, err := d.opts.Outbox.FirstSeen(ctx, r.id, a.DedupKey+"/"+a.Severity.String(), r.Policy.DedupWindow)
-			cancel()
-			if err != nil {
-				// better a duplicate than a lost alert
-				d.log.Warn("alert dedup check failed; sending anyway", "channel", r.label, "error", err)
-			} else if !first {
-				r.win.hold(a, "duplicate", now)
-				d.dropped(r, "duplicate")
-				continue
-			}
-		}
-		if !r.win.admit(now, r.Policy) {
-			r.win.hold(a, "throttled", now)
-			d.dropped(r, "throttled")
-			continue
-		}
-		d.enqueue(r, Job{ID: a.ID, Alert: a, Queued: now, Due: now})
-	}
-}
-
-// closeWindows sends the digests of the windows that ended (all, when
-// closing).
-func (d *Dispatcher) closeWindows(now time.Time, all bool) {
-	for _, r := range d.routes {
-		if !all && !r.win.due(now, r.Policy) {
-			continue
-		}
-		if dg, ok := r.win.close(now, r.id); ok {
-			d.enqueue(r, Job{ID: dg.ID, Alert: dg, Queued: now, Due: now})
-		}
-	}
-}
-
-func (d *Dispatcher) enqueue(r *route, j Job) {
-	switch {
-	case d.late():
-		d.dropped(r, "shutdown")
-	case len(d.pending) > 0:
-		// the outbox is down: keep the order, wait for retryPending
-		d.hold(r, j)
-	default:
-		if err := d.put(r, j); err != nil {
-			d.log.Warn("alert outbox unavailable; holding alerts in memory", "error", err)
-			d.hold(r, j)
-			d.pendingBackoff = 0
-			d.pendingAt = time.Now().Add(d.nextPendingWait())
-		}
-	}
-}
-
-// put offers one job to the outbox; an error means it was not queued.
-func (d *Dispatcher) put(r *route, j Job) error {
-	ctx, cancel := d.opCtx()
-	ok, err := d.opts.Outbox.Put(ctx, r.id, j, r.Policy.MaxQueue, queueTTL(r.Policy))
-	cancel()
-	switch {
-	case err != nil:
-		return err
-	case !ok:
-		d.dropped(r, "queue_full")
-	default:
-		r.depth.Add(1)
-		d.reportDepth(r)
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-// queueTTL is how long a channel's queue outlives its last put or retry.
-func queueTTL(p Policy) time.Duration {
-	return p.MaxAge + p.Timeout + queueTTLMargin
-}
-
-func (d *Dispatcher) dropped(r *route, reason string) {
-	d.droppedKind(r.Sender.Kind(), reason)
-}
-
-// reportDepth sums the depth of the channels of r's kind.
-func (d *Dispatcher) reportDepth(r *route) {
-	if d.opts.Hooks.Depth == nil {
-		return
-	}
-	n := int64(0)
-	for _, o := range d.routes {
-		if o.Sender.Kind() == r.Sender.Kind() {
-			n += o.depth.Load()
-		}
-	}
-	d.opts.Hooks.Depth(r.Sender.Kind(), int(n))
 }

@@ -152,7 +152,7 @@ func atLeast(n int) func(int) (bool, string) {
 func settle(t *testing.T, d *Dispatcher) {
 	t.Helper()
 	poll.Until(t, 10*time.Second, "alerts settled", func() (bool, string) {
-		if n := len(d.in); n > 0 {
+		if n := len(d.in) + len(d.low); n > 0 {
 			return false, fmt.Sprintf("%d events queued", n)
 		}
 		for _, r := range d.routes {

@@ -27,13 +27,17 @@ type Job struct {
 // lease runs out and the job is sent again (at-least-once; receivers
 // deduplicate on the stable message ID).
 type Outbox interface {
-	// Put queues j on channel ch, due at j.Due. It reports false when the
-	// channel already holds maxQueue jobs. ttl > 0 makes the channel's
-	// queue expire that long after its last Put or Retry, so the jobs of a
-	// channel nobody serves any more do not stay forever.
-	Put(ctx context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (bool, error)
-	// Lease returns up to n jobs due at now, oldest due first, and hides
-	// them until until (their Due and Lease).
+	// Put queues j on channel ch, due at j.Due. When the channel already
+	// holds maxQueue jobs, a LOW j is not queued (PutFull) and a MEDIUM or
+	// higher one takes the place of the oldest LOW job (PutEvicted; PutFull
+	// if there is none), so LOW traffic never locks MEDIUM+ out. ttl > 0
+	// makes the channel's queue expire that long after its last Put or
+	// Retry, so the jobs of a channel nobody serves any more do not stay
+	// forever.
+	Put(ctx context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (PutResult, error)
+	// Lease returns up to n jobs due at now — MEDIUM and higher first, so
+	// a backlog of LOW jobs never delays them, then oldest due first — and
+	// hides them until until (their Due and Lease).
 	Lease(ctx context.Context, ch string, now, until time.Time, n int) ([]Job, error)
 	// Ack removes a delivered (or abandoned) job, unless j.Lease is set
 	// and no longer holds (the job was leased again by someone else).
@@ -52,6 +56,15 @@ type Outbox interface {
 	// queue of a channel that was removed from the configuration.
 	Take(ctx context.Context, ch string) ([]Job, error)
 }
+
+// PutResult says what Put did.
+type PutResult int
+
+const (
+	PutFull    PutResult = iota // the queue was full: j was not queued
+	PutOK                       // j was queued
+	PutEvicted                  // j was queued in place of the oldest LOW job, which is gone
+)
 
 // DefaultMaxSeen bounds the dedup keys a MemoryOutbox remembers.
 const DefaultMaxSeen = 100_000
@@ -99,7 +112,7 @@ func (m *MemoryOutbox) touch(ch string, ttl time.Duration) {
 }
 
 // Put implements Outbox.
-func (m *MemoryOutbox) Put(_ context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (bool, error) {
+func (m *MemoryOutbox) Put(_ context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (PutResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire(time.Now())
@@ -108,13 +121,26 @@ func (m *MemoryOutbox) Put(_ context.Context, ch string, j Job, maxQueue int, tt
 		q = map[string]*Job{}
 		m.queues[ch] = q
 	}
+	res := PutOK
 	if _, exists := q[j.ID]; !exists && maxQueue > 0 && len(q) >= maxQueue {
-		return false, nil
+		// the queue is full only once in a while: a scan then is cheaper
+		// than keeping an index
+		var oldest *Job
+		for _, o := range q {
+			if isLow(o.Alert.Severity) && (oldest == nil || o.Queued.Before(oldest.Queued)) {
+				oldest = o
+			}
+		}
+		if isLow(j.Alert.Severity) || oldest == nil {
+			return PutFull, nil
+		}
+		delete(q, oldest.ID)
+		res = PutEvicted
 	}
 	j.Lease = time.Time{}
 	q[j.ID] = &j
 	m.touch(ch, ttl)
-	return true, nil
+	return res, nil
 }
 
 // Lease implements Outbox.
@@ -128,7 +154,12 @@ func (m *MemoryOutbox) Lease(_ context.Context, ch string, now, until time.Time,
 			due = append(due, j)
 		}
 	}
-	sort.Slice(due, func(a, b int) bool { return due[a].Due.Before(due[b].Due) })
+	sort.Slice(due, func(a, b int) bool {
+		if la, lb := isLow(due[a].Alert.Severity), isLow(due[b].Alert.Severity); la != lb {
+			return lb
+		}
+		return due[a].Due.Before(due[b].Due)
+	})
 	if len(due) > n {
 		due = due[:n]
 	}

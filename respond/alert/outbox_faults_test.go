@@ -174,8 +174,8 @@ func TestLateHolderLosesTheJob(t *testing.T) {
 		ctx, ch := context.Background(), "webhook-0011223344556677"
 		t0 := time.Now().Truncate(time.Millisecond)
 		j := Job{ID: "job1", Alert: FromEvent(event(detect.IPBlocked, "", "198.51.100.1")), Queued: t0, Due: t0}
-		if ok, err := o.Put(ctx, ch, j, 10, time.Hour); !ok || err != nil {
-			t.Fatalf("put: %v %v", ok, err)
+		if res, err := o.Put(ctx, ch, j, 10, time.Hour); res != PutOK || err != nil {
+			t.Fatalf("put: %v %v", res, err)
 		}
 		a, err := o.Lease(ctx, ch, t0, t0.Add(time.Second), 4)
 		if err != nil || len(a) != 1 {
@@ -209,7 +209,7 @@ func TestLateHolderLosesTheJob(t *testing.T) {
 			t.Fatal("A's late retry brought back a job B acknowledged")
 		}
 		// the holder itself can still retry and ack
-		if ok, _ := o.Put(ctx, ch, j, 10, time.Hour); !ok {
+		if res, _ := o.Put(ctx, ch, j, 10, time.Hour); res != PutOK {
 			t.Fatal("put")
 		}
 		c, _ := o.Lease(ctx, ch, t0.Add(4*time.Second), t0.Add(5*time.Second), 4)
@@ -235,8 +235,8 @@ func TestQueuesExpire(t *testing.T) {
 		ctx, ch := context.Background(), "slack-0011223344556677"
 		now := time.Now()
 		a := FromEvent(event(detect.IPBlocked, "", "198.51.100.1"))
-		if ok, err := o.Put(ctx, ch, Job{ID: "a", Alert: a, Queued: now, Due: now}, 10, time.Hour); !ok || err != nil {
-			t.Fatal(ok, err)
+		if res, err := o.Put(ctx, ch, Job{ID: "a", Alert: a, Queued: now, Due: now}, 10, time.Hour); res != PutOK || err != nil {
+			t.Fatal(res, err)
 		}
 		for _, k := range o.keys(ch) {
 			ttl, err := client.PTTL(ctx, k).Result()
@@ -260,10 +260,10 @@ func TestQueuesExpire(t *testing.T) {
 		o := NewMemoryOutbox()
 		ctx := context.Background()
 		now := time.Now()
-		if ok, _ := o.Put(ctx, "slack-1", Job{ID: "a", Queued: now, Due: now}, 10, 20*time.Millisecond); !ok {
+		if res, _ := o.Put(ctx, "slack-1", Job{ID: "a", Queued: now, Due: now}, 10, 20*time.Millisecond); res != PutOK {
 			t.Fatal("put")
 		}
-		if ok, _ := o.Put(ctx, "slack-2", Job{ID: "b", Queued: now, Due: now}, 10, time.Hour); !ok {
+		if res, _ := o.Put(ctx, "slack-2", Job{ID: "b", Queued: now, Due: now}, 10, time.Hour); res != PutOK {
 			t.Fatal("put")
 		}
 		poll.Until(t, 5*time.Second, "queue expired", func() (bool, string) {

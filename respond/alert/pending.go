@@ -1,16 +1,30 @@
 package alert
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Puts the outbox refused (Redis down) are held by the router, in order,
 // and offered again with backoff, so an outbox outage delays alerts rather
-// than losing them, up to maxPending.
+// than losing them, up to maxPending (all channels together).
 
-// hold keeps a put the outbox refused, or drops it when too many wait.
+// hold keeps a put the outbox refused, or drops it when too many wait. The
+// bound is shared, so when it is reached a MEDIUM+ put takes the place of
+// the oldest LOW one: a storm of LOW alerts must not be what keeps a
+// MEDIUM+ alert out.
 func (d *Dispatcher) hold(r *route, j Job) {
 	if len(d.pending) >= maxPending {
-		d.dropped(r, "outbox_unavailable")
-		return
+		i := -1
+		if !isLow(j.Alert.Severity) {
+			i = slices.IndexFunc(d.pending, func(p pendingPut) bool { return isLow(p.j.Alert.Severity) })
+		}
+		if i < 0 {
+			d.dropped(r, "outbox_unavailable")
+			return
+		}
+		d.dropped(d.pending[i].r, "outbox_unavailable")
+		d.pending = slices.Delete(d.pending, i, i+1)
 	}
 	d.pending = append(d.pending, pendingPut{r, j})
 }

@@ -20,16 +20,32 @@ type Policy struct {
 	MaxAge time.Duration
 	// Timeout bounds one delivery attempt.
 	Timeout time.Duration
-	// Throttle is how many alerts the channel sends per ThrottleWindow;
-	// the rest are counted into a digest sent when the window ends.
-	// Negative: no throttling.
-	Throttle       int
+	// Throttle is how many alerts of one event type and severity the
+	// channel sends per ThrottleWindow; the rest of that type and severity
+	// are counted into its own digest, sent when its window ends. Every
+	// (type, severity) has its own window and digest, so a storm of
+	// FAILED_LOGIN never delays or folds an ACCOUNT_LOCKED, nor LOW traffic
+	// a MEDIUM alert. 0: the default of the kind (DefaultThrottleFor): off
+	// for webhooks, which feed machines that want every alert, and
+	// DefaultThrottle for the channels people read. Negative: no
+	// throttling.
+	Throttle int
+	// ThrottleWindow is the length of a window; it opens with the first
+	// alert of its type and severity after a quiet period. It also paces
+	// the digest of duplicates when throttling is off.
 	ThrottleWindow time.Duration
+	// NeverThrottle: alerts of this severity or higher are never
+	// throttled. 0: CRITICAL for PagerDuty (every CRITICAL opens or joins
+	// an incident, which PagerDuty itself folds by dedup_key), none for the
+	// other kinds.
+	NeverThrottle detect.Severity
 	// DedupWindow: an alert with the dedup key and severity of one sent
 	// within this window is held back (and counted in the digest).
 	// Negative: no deduplication.
 	DedupWindow time.Duration
-	// MaxQueue bounds the jobs waiting on the channel.
+	// MaxQueue bounds the jobs waiting on the channel. When it is full, a
+	// MEDIUM or higher alert takes the place of the oldest LOW job (counted
+	// as dropped "queue_full"), so LOW traffic cannot lock it out.
 	MaxQueue int
 }
 
@@ -58,6 +74,16 @@ func DefaultMinSeverity(kind string) detect.Severity {
 	}
 }
 
+// DefaultThrottleFor is the default throttle of a kind: off (-1) for
+// webhooks, which feed SIEMs and SOARs that want every alert; DefaultThrottle
+// per type and severity for Slack, email and PagerDuty, which people read.
+func DefaultThrottleFor(kind string) int {
+	if kind == "webhook" {
+		return -1
+	}
+	return DefaultThrottle
+}
+
 // withDefaults fills zero fields.
 func (p Policy) withDefaults(kind string) Policy {
 	if p.MinSeverity == 0 {
@@ -68,7 +94,13 @@ func (p Policy) withDefaults(kind string) Policy {
 	p.ThrottleWindow = orDur(p.ThrottleWindow, DefaultThrottleWindow)
 	p.DedupWindow = orDur(p.DedupWindow, DefaultDedupWindow)
 	if p.Throttle == 0 {
-		p.Throttle = DefaultThrottle
+		p.Throttle = DefaultThrottleFor(kind)
+	}
+	if p.NeverThrottle == 0 {
+		p.NeverThrottle = detect.Critical + 1 // none
+		if kind == "pagerduty" {
+			p.NeverThrottle = detect.Critical
+		}
 	}
 	if p.MaxQueue <= 0 {
 		p.MaxQueue = DefaultMaxQueue
@@ -82,6 +114,20 @@ func orDur(d, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+// limit is the throttle that applies to an alert of severity s (negative:
+// none).
+func (p Policy) limit(s detect.Severity) int {
+	if s >= p.NeverThrottle {
+		return -1
+	}
+	return p.Throttle
+}
+
+// isLow reports whether an alert is below MEDIUM: the traffic that must
+// never take the place (a queue slot, the front of a queue) of a MEDIUM or
+// higher one.
+func isLow(s detect.Severity) bool { return s < detect.Medium }
 
 // match reports whether the channel wants an alert.
 func (p Policy) match(a Alert) bool {

@@ -17,12 +17,17 @@ import (
 // RedisOutbox keeps jobs in Redis, so alerts queued before a gateway
 // restart (or on an instance that died) are still delivered. Per channel:
 //
-//	<prefix>outbox:{<channel>}:due   sorted set: job ID -> due time (ms)
-//	<prefix>outbox:{<channel>}:jobs  hash: job ID -> job JSON
-//	<prefix>outbox:dedup:<hash>      string with a TTL, for deduplication
+//	<prefix>outbox:{<channel>}:due     sorted set: job ID -> due time (ms)
+//	<prefix>outbox:{<channel>}:jobs    hash: job ID -> job JSON
+//	<prefix>outbox:{<channel>}:urgent  sorted set: MEDIUM+ job ID -> due time (ms)
+//	<prefix>outbox:{<channel>}:low     sorted set: LOW job ID -> queued time (ms)
+//	<prefix>outbox:dedup:<hash>        string with a TTL, for deduplication
 //
-// The channel is a hash of the destination (see channelID) and the braces
-// keep a channel's two keys in one cluster slot, so every script is atomic.
+// urgent and low are indexes over due: urgent lets Lease take MEDIUM+ jobs
+// before a backlog of LOW ones, low lets a full queue evict its oldest LOW
+// job for a MEDIUM+ one. The channel is a hash of the destination (see
+// channelID) and the braces keep a channel's keys in one cluster slot, so
+// every script is atomic.
 type RedisOutbox struct {
 	ks     store.Keyspace
 	client redis.UniversalClient
@@ -37,41 +42,88 @@ func (r *RedisOutbox) keys(ch string) []string {
 	return []string{r.ks.Tagged("outbox", ch, "due"), r.ks.Tagged("outbox", ch, "jobs")}
 }
 
+// scriptKeys are the keys every script takes: due, jobs, urgent, low.
+func (r *RedisOutbox) scriptKeys(ch string) []string {
+	return append(r.keys(ch), r.ks.Tagged("outbox", ch, "urgent"), r.ks.Tagged("outbox", ch, "low"))
+}
+
+// class is the job's index: "u" (urgent, MEDIUM+) or "l" (LOW).
+func class(j Job) string {
+	if isLow(j.Alert.Severity) {
+		return "l"
+	}
+	return "u"
+}
+
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// storeJobLua stores job ARGV[2] as ARGV[1], due at ARGV[3], and (ARGV[5]
-// > 0) makes the channel's keys expire that many ms later.
+// storeJobLua stores job ARGV[2] as ARGV[1], due at ARGV[3], indexes it
+// by its class ARGV[6] (queued at ARGV[7] ms) and (ARGV[5] > 0) makes the
+// channel's keys expire that many ms later.
 const storeJobLua = `
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-if tonumber(ARGV[5]) > 0 then
-	redis.call('PEXPIRE', KEYS[1], ARGV[5])
-	redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if ARGV[6] == 'u' then
+	redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+else
+	redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
 end
-return 1`
+if tonumber(ARGV[5]) > 0 then
+	for i = 1, 4 do
+		redis.call('PEXPIRE', KEYS[i], ARGV[5])
+	end
+end
+`
 
-// putScript adds or replaces a job unless the queue (ARGV[4] at most) is
-// full.
+// putScript adds or replaces a job. When the queue holds ARGV[4] jobs, a
+// LOW job is refused (0) and an urgent one takes the place of the oldest
+// LOW job (2), or is refused when there is none.
 var putScript = redis.NewScript(`
+local res = 1
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and tonumber(ARGV[4]) > 0
    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-	return 0
-end
-` + storeJobLua)
-
-// leaseScript takes the due jobs and pushes their due time to the lease
-// end in one step, so two instances never lease the same job at once.
-var leaseScript = redis.NewScript(`
-local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-	local job = redis.call('HGET', KEYS[2], id)
-	if job then
-		redis.call('ZADD', KEYS[1], ARGV[2], id)
-		table.insert(out, job)
-	else
-		redis.call('ZREM', KEYS[1], id)
+	if ARGV[6] ~= 'u' then
+		return 0
 	end
+	while res == 1 do
+		local old = redis.call('ZRANGE', KEYS[4], 0, 0)
+		if #old == 0 then
+			return 0
+		end
+		redis.call('ZREM', KEYS[4], old[1])
+		if redis.call('ZREM', KEYS[1], old[1]) == 1 then
+			redis.call('HDEL', KEYS[2], old[1])
+			res = 2
+		end
+	end
+end
+` + storeJobLua + `
+return res`)
+
+// leaseScript takes the due jobs, urgent ones first, and pushes their due
+// time to the lease end in one step, so two instances never lease the same
+// job at once. The second pass cannot return a job of the first: those are
+// due at the lease end now.
+var leaseScript = redis.NewScript(`
+local out = {}
+local function take(ids)
+	for _, id in ipairs(ids) do
+		local job = redis.call('HGET', KEYS[2], id)
+		if job then
+			redis.call('ZADD', KEYS[1], ARGV[2], id)
+			redis.call('ZADD', KEYS[3], 'XX', ARGV[2], id)
+			table.insert(out, job)
+		else
+			redis.call('ZREM', KEYS[1], id)
+			redis.call('ZREM', KEYS[3], id)
+			redis.call('ZREM', KEYS[4], id)
+		end
+	end
+end
+take(redis.call('ZRANGE', KEYS[3], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3])))
+local left = tonumber(ARGV[3]) - #out
+if left > 0 then
+	take(redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, left))
 end
 return out`)
 
@@ -84,6 +136,8 @@ if s and ARGV[2] ~= '' and tonumber(s) ~= tonumber(ARGV[2]) then
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1`)
 
 // retryScript reschedules a job the caller still holds; a job that is gone
@@ -95,14 +149,17 @@ if s == false or (ARGV[4] ~= '' and tonumber(s) ~= tonumber(ARGV[4])) then
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
 	redis.call('ZREM', KEYS[1], ARGV[1])
+	redis.call('ZREM', KEYS[3], ARGV[1])
+	redis.call('ZREM', KEYS[4], ARGV[1])
 	return 0
 end
-` + storeJobLua)
+` + storeJobLua + `
+return 1`)
 
 // takeScript removes a channel's queue and returns its jobs.
 var takeScript = redis.NewScript(`
 local jobs = redis.call('HVALS', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return jobs`)
 
 func leaseArg(j Job) string {
@@ -113,21 +170,27 @@ func leaseArg(j Job) string {
 }
 
 // Put implements Outbox.
-func (r *RedisOutbox) Put(ctx context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (bool, error) {
+func (r *RedisOutbox) Put(ctx context.Context, ch string, j Job, maxQueue int, ttl time.Duration) (PutResult, error) {
 	b, err := json.Marshal(j)
 	if err != nil {
-		return false, fmt.Errorf("encoding alert job: %w", err)
+		return PutFull, fmt.Errorf("encoding alert job: %w", err)
 	}
-	n, err := putScript.Run(ctx, r.client, r.keys(ch), j.ID, b, ms(j.Due), maxQueue, ttl.Milliseconds()).Int()
+	n, err := putScript.Run(ctx, r.client, r.scriptKeys(ch), j.ID, b, ms(j.Due), maxQueue, ttl.Milliseconds(), class(j), ms(j.Queued)).Int()
 	if err != nil {
-		return false, fmt.Errorf("outbox put: %w", err)
+		return PutFull, fmt.Errorf("outbox put: %w", err)
 	}
-	return n == 1, nil
+	switch n {
+	case 1:
+		return PutOK, nil
+	case 2:
+		return PutEvicted, nil
+	}
+	return PutFull, nil
 }
 
 // Lease implements Outbox.
 func (r *RedisOutbox) Lease(ctx context.Context, ch string, now, until time.Time, n int) ([]Job, error) {
-	raw, err := leaseScript.Run(ctx, r.client, r.keys(ch), ms(now), ms(until), n).StringSlice()
+	raw, err := leaseScript.Run(ctx, r.client, r.scriptKeys(ch), ms(now), ms(until), n).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("outbox lease: %w", err)
 	}
@@ -145,7 +208,7 @@ func (r *RedisOutbox) Lease(ctx context.Context, ch string, now, until time.Time
 
 // Ack implements Outbox.
 func (r *RedisOutbox) Ack(ctx context.Context, ch string, j Job) error {
-	if err := ackScript.Run(ctx, r.client, r.keys(ch), j.ID, leaseArg(j)).Err(); err != nil {
+	if err := ackScript.Run(ctx, r.client, r.scriptKeys(ch), j.ID, leaseArg(j)).Err(); err != nil {
 		return fmt.Errorf("outbox ack: %w", err)
 	}
 	return nil
@@ -157,7 +220,7 @@ func (r *RedisOutbox) Retry(ctx context.Context, ch string, j Job, ttl time.Dura
 	if err != nil {
 		return fmt.Errorf("encoding alert job: %w", err)
 	}
-	if err := retryScript.Run(ctx, r.client, r.keys(ch), j.ID, b, ms(j.Due), leaseArg(j), ttl.Milliseconds()).Err(); err != nil {
+	if err := retryScript.Run(ctx, r.client, r.scriptKeys(ch), j.ID, b, ms(j.Due), leaseArg(j), ttl.Milliseconds(), class(j), ms(j.Queued)).Err(); err != nil {
 		return fmt.Errorf("outbox retry: %w", err)
 	}
 	return nil
@@ -165,7 +228,7 @@ func (r *RedisOutbox) Retry(ctx context.Context, ch string, j Job, ttl time.Dura
 
 // Take implements Outbox.
 func (r *RedisOutbox) Take(ctx context.Context, ch string) ([]Job, error) {
-	raw, err := takeScript.Run(ctx, r.client, r.keys(ch)).StringSlice()
+	raw, err := takeScript.Run(ctx, r.client, r.scriptKeys(ch)).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("outbox take: %w", err)
 	}

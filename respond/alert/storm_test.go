@@ -59,8 +59,16 @@ func TestStorm(t *testing.T) {
 	alerts, digests := received(t, rc)
 	windows := int(burst/win) + 1
 	t.Logf("%d events in %s → %d alerts + %d digest(s) (%d messages)", n, burst.Round(time.Millisecond), len(alerts), len(digests), len(alerts)+len(digests))
-	if len(alerts) > limit*windows || len(digests) > windows {
-		t.Fatalf("%d alerts and %d digests for a burst spanning %d window(s) of %d", len(alerts), len(digests), windows, limit)
+	// a window that held more ids than one body carries sends its digest
+	// in parts: count the windows by their first part
+	firsts := 0
+	for _, dg := range digests {
+		if dg.Details["part"] == float64(1) {
+			firsts++
+		}
+	}
+	if len(alerts) > limit*windows || firsts > windows {
+		t.Fatalf("%d alerts and %d digests for a burst spanning %d window(s) of %d", len(alerts), firsts, windows, limit)
 	}
 	total, byReason := suppressed(digests)
 	if byReason["throttled"] != total || total != n-len(alerts) {
