@@ -110,7 +110,7 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 	var hits [maxHits]evidence
 	n := 0
 	if o.ScannerAgents {
-		if ev, ok := d.agents.Check(r.Header.Get("User-Agent")); ok {
+		if ev, ok := d.agents.Check(userAgent(r)); ok {
 			hits[n] = evidence{bucket: bAgent, name: ev}
 			n++
 		}
@@ -289,4 +289,13 @@ func (d *Detector) intrusion(ctx context.Context, f detect.Facts, kind string, d
 		fd.Severity = detect.Critical
 	}
 	return d.opt.Actor.Act(ctx, fd)
+}
+
+// userAgent is the request's User-Agent, read by its canonical key (Get
+// would canonicalize the key on every request).
+func userAgent(r *http.Request) string {
+	if v := r.Header["User-Agent"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

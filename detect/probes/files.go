@@ -158,6 +158,16 @@ func byteSetOfBytes(s []byte) byteSet {
 }
 
 // hasAll reports whether every byte of o is in b.
+// any reports whether s holds a byte of the set.
+func (b *byteSet) any(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b[s[i]>>6]&(1<<(s[i]&63)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *byteSet) hasAll(o *byteSet) bool {
 	return o[0]&^b[0]|o[1]&^b[1]|o[2]&^b[2]|o[3]&^b[3] == 0
 }

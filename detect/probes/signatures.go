@@ -60,13 +60,17 @@ var dotDotSlash, dotDotSemi = []byte("../"), []byte("..;/")
 // them and cost one scan.
 const pathTriggers = "%'\"<>();$\\`{@\x00"
 
+// pathTriggerSet is pathTriggers as a byte set, built once: strings.ContainsAny
+// would build it on every request.
+var pathTriggerSet = byteSetOf(pathTriggers)
+
 // maxNormalized bounds the bytes of path and query examined.
 const maxNormalized = 2048
 
 // ProbeSignature reports whether the path or the raw query of a request
 // carries a probe payload, and its family.
 func ProbeSignature(path, rawQuery string) (string, bool) {
-	if rawQuery == "" && !strings.ContainsAny(path, pathTriggers) && !strings.Contains(path, "..") {
+	if rawQuery == "" && !pathTriggerSet.any(path) && !strings.Contains(path, "..") {
 		return "", false
 	}
 	var buf [maxNormalized]byte
