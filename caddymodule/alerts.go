@@ -279,6 +279,7 @@ func redisOptions(cfg StoreConfig) store.RedisOptions {
 	return store.RedisOptions{
 		URL: cfg.URL, Addrs: cfg.Addrs, Cluster: cfg.Cluster, SentinelMaster: cfg.Sentinel,
 		Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLS: cfg.TLS,
+		TLSCA: cfg.CA, TLSCert: cfg.Cert, TLSKey: cfg.Key, TLSServerName: cfg.ServerName,
 		Prefix: cfg.Prefix,
 	}
 }

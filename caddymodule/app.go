@@ -85,6 +85,16 @@ type StoreConfig struct {
 	DB int `json:"db,omitempty"`
 	// TLS connects with TLS (1.2 or newer).
 	TLS bool `json:"tls,omitempty"`
+	// CA is a PEM file of the CAs that sign the server's certificate
+	// (default: the system's). Implies TLS.
+	CA string `json:"ca,omitempty"`
+	// Cert and Key are a client certificate and its key (PEM files), for a
+	// server that requires one (tls-auth-clients). Imply TLS.
+	Cert string `json:"cert,omitempty"`
+	Key  string `json:"key,omitempty"`
+	// ServerName is the name the server's certificate must carry (default:
+	// the host dialled). Implies TLS.
+	ServerName string `json:"server_name,omitempty"`
 	// Prefix starts every key and channel name. Default "vigil:".
 	Prefix string `json:"prefix,omitempty"`
 }
@@ -188,6 +198,7 @@ func (a *App) storeConfig() StoreConfig {
 	s.URL = repl.ReplaceAll(s.URL, "")
 	s.Username = repl.ReplaceAll(s.Username, "")
 	s.Password = repl.ReplaceAll(s.Password, "")
+	s.CA, s.Cert, s.Key = repl.ReplaceAll(s.CA, ""), repl.ReplaceAll(s.Cert, ""), repl.ReplaceAll(s.Key, "")
 	return s
 }
 

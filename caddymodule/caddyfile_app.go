@@ -25,7 +25,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 // UnmarshalCaddyfile sets up the app from Caddyfile tokens:
 //
 //	vigil {
-//		store memory | redis <url> | redis { addrs …; cluster; sentinel <master>; username <u>; password <p>; db <n>; tls; prefix <p> }
+//		store memory | redis <url> | redis { addrs …; cluster; sentinel <master>; username <u>; password <p>; db <n>; tls; ca <file>; cert <file>; key <file>; server_name <name>; prefix <p> }
 //		allow <cidr>...
 //		fail_mode open|closed
 //		events_retention <duration>
@@ -139,20 +139,14 @@ func parseRedisOption(d *caddyfile.Dispenser, s *StoreConfig) error {
 		} else {
 			s.TLS = true
 		}
-	case "sentinel", "username", "password", "prefix":
+	case "sentinel", "username", "password", "prefix", "ca", "cert", "key", "server_name":
 		if err := want(1); err != nil {
 			return err
 		}
-		switch opt {
-		case "sentinel":
-			s.Sentinel = args[0]
-		case "username":
-			s.Username = args[0]
-		case "password":
-			s.Password = args[0]
-		case "prefix":
-			s.Prefix = args[0]
-		}
+		*map[string]*string{
+			"sentinel": &s.Sentinel, "username": &s.Username, "password": &s.Password, "prefix": &s.Prefix,
+			"ca": &s.CA, "cert": &s.Cert, "key": &s.Key, "server_name": &s.ServerName,
+		}[opt] = args[0]
 	case "db":
 		if err := want(1); err != nil {
 			return err

@@ -21,7 +21,14 @@ type RedisOptions struct {
 	Password       string
 	DB             int
 	TLS            bool
-	Prefix         string // key prefix; default "vigil:"
+	// TLSCA is a PEM file of the CAs that sign the server's certificate
+	// (default: the system pool); TLSCert and TLSKey are a client
+	// certificate and its key in PEM files, for servers that require one
+	// (tls-auth-clients); TLSServerName is the name the server's
+	// certificate must carry (default: the host dialled). Any of them turns
+	// TLS on.
+	TLSCA, TLSCert, TLSKey, TLSServerName string
+	Prefix                                string // key prefix; default "vigil:"
 }
 
 // DefaultRedisPrefix starts every key Vigil writes.
@@ -57,9 +64,9 @@ func (o RedisOptions) Client() (redis.UniversalClient, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	var tlsConf *tls.Config
-	if o.TLS {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsConf, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case o.URL != "":
@@ -77,12 +84,15 @@ func (o RedisOptions) Client() (redis.UniversalClient, error) {
 			opt.DB = o.DB
 		}
 		switch {
+		case opt.TLSConfig != nil && tlsConf != nil: // rediss:// with our files
+			tlsConf.ServerName = orString(tlsConf.ServerName, opt.TLSConfig.ServerName)
+			opt.TLSConfig = tlsConf
 		case opt.TLSConfig != nil: // rediss://
 			if opt.TLSConfig.MinVersion < tls.VersionTLS12 {
 				opt.TLSConfig.MinVersion = tls.VersionTLS12
 			}
 		case tlsConf != nil:
-			if host, _, err := net.SplitHostPort(opt.Addr); err == nil {
+			if host, _, err := net.SplitHostPort(opt.Addr); err == nil && tlsConf.ServerName == "" {
 				tlsConf.ServerName = host
 			}
 			opt.TLSConfig = tlsConf
@@ -112,7 +122,7 @@ func (o RedisOptions) Client() (redis.UniversalClient, error) {
 			MaxRetries: redisMaxRetries, DialerRetries: redisDialAttempts,
 		}), nil
 	default:
-		if tlsConf != nil {
+		if tlsConf != nil && tlsConf.ServerName == "" {
 			if host, _, err := net.SplitHostPort(o.Addrs[0]); err == nil {
 				tlsConf.ServerName = host
 			}
