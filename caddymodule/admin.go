@@ -48,6 +48,10 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/vigil/events", Handler: caddy.AdminHandlerFunc(a.handleEvents)},
 		{Pattern: "/vigil/revocations", Handler: caddy.AdminHandlerFunc(a.handleRevocations)},
 		{Pattern: "/vigil/revocations/", Handler: caddy.AdminHandlerFunc(a.handleRevocations)},
+		{Pattern: "GET /vigil/revocations", Handler: caddy.AdminHandlerFunc(a.handleRevocationList)},
+		{Pattern: "/vigil/decisions/export", Handler: caddy.AdminHandlerFunc(a.handleExport)},
+		{Pattern: "/vigil/decisions/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
+		{Pattern: "/vigil/health", Handler: caddy.AdminHandlerFunc(a.handleHealth)},
 	}
 }
 

@@ -1,18 +1,23 @@
 package caddymodule
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/respond"
 )
 
+// handleDecisions serves GET /vigil/decisions?kind=&target=.
 func (a *adminAPI) handleDecisions(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
@@ -21,14 +26,55 @@ func (a *adminAPI) handleDecisions(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ds, err := app.store().Decisions.List(r.Context(), time.Now())
+	return serveList(w, r, app)
+}
+
+// handleRevocationList serves GET /vigil/revocations (a pattern of its own:
+// handleRevocations keeps POST and DELETE).
+func (a *adminAPI) handleRevocationList(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.app()
 	if err != nil {
-		return apiErr(http.StatusBadGateway, "listing decisions: %v", err)
+		return err
 	}
-	if ds == nil {
-		ds = []respond.Decision{}
+	return serveList(w, r, app, respond.RevokeUser, respond.RevokeJTI)
+}
+
+// serveList answers the active decisions the query's kind and target
+// select, among the kinds within (none: every kind).
+func serveList(w http.ResponseWriter, r *http.Request, app *App, within ...respond.Kind) error {
+	ds, err := selectDecisions(r, app, within)
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"decisions": ds})
+}
+
+// selectDecisions lists the active decisions in canonical form, filtered
+// by the query's kind (one or a comma-separated list, within those given)
+// and target (compared in canonical form).
+func selectDecisions(r *http.Request, app *App, within []respond.Kind) ([]respond.Decision, error) {
+	q := r.URL.Query()
+	kinds, err := respond.ParseKinds(q["kind"])
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "kind: %v", err)
+	}
+	for _, k := range kinds {
+		if len(within) > 0 && !slices.Contains(within, k) {
+			return nil, apiErr(http.StatusBadRequest, "kind %s is not listed under %s", k, r.URL.Path)
+		}
+	}
+	if len(kinds) == 0 {
+		kinds = within
+	}
+	f, err := respond.NewDecisionFilter(kinds, q.Get("target"))
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, "%v", err)
+	}
+	ds, err := app.store().Decisions.List(r.Context(), time.Now())
+	if err != nil {
+		return nil, apiErr(http.StatusBadGateway, "listing decisions: %v", err)
+	}
+	return respond.Listing(ds, f), nil
 }
 
 // decisionRequest is the body of POST /vigil/blocks and POST /vigil/locks.
@@ -80,6 +126,8 @@ func (a *adminAPI) handleBlocks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/vigil/blocks":
+		return serveList(w, r, app, respond.Block)
 	case r.Method == http.MethodPost && r.URL.Path == "/vigil/blocks":
 		req, dur, err := readDecisionRequest(r)
 		if err != nil {
@@ -113,6 +161,8 @@ func (a *adminAPI) handleLocks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/vigil/locks":
+		return serveList(w, r, app, respond.Lock)
 	case r.Method == http.MethodPost && r.URL.Path == "/vigil/locks":
 		req, dur, err := readDecisionRequest(r)
 		if err != nil {
@@ -121,10 +171,12 @@ func (a *adminAPI) handleLocks(w http.ResponseWriter, r *http.Request) error {
 		if req.User == "" || req.IP != "" || req.CIDR != "" {
 			return apiErr(http.StatusBadRequest, `give "user"`)
 		}
-		if _, err := detect.CheckUsername(req.User); err != nil {
-			return apiErr(http.StatusBadRequest, "user: %v", err)
+		// listed, answered and audited as the account's canonical name
+		user, err := respond.CanonicalTarget(respond.Lock, req.User)
+		if err != nil {
+			return apiErr(http.StatusBadRequest, "%v", err)
 		}
-		return a.put(w, r, app, decisionChange{kind: respond.Lock, target: req.User, reason: req.Reason, dur: dur})
+		return a.put(w, r, app, decisionChange{kind: respond.Lock, target: user, reason: req.Reason, dur: dur})
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/vigil/locks/"):
 		user, err := pathTarget(r, "/vigil/locks/")
 		if err != nil {
@@ -156,6 +208,10 @@ func (a *adminAPI) put(w http.ResponseWriter, r *http.Request, app *App, c decis
 }
 
 func (a *adminAPI) lift(w http.ResponseWriter, r *http.Request, app *App, kind respond.Kind, target string) error {
+	target, err := respond.CanonicalTarget(kind, target)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
 	was, err := app.core.Lift(r.Context(), kind, target, operator(r))
 	if err != nil {
 		return apiErr(http.StatusBadGateway, "%v", err)
@@ -168,3 +224,86 @@ func (a *adminAPI) lift(w http.ResponseWriter, r *http.Request, app *App, kind r
 
 // operator is who called the admin API, for the ADMIN_ACTION event.
 func operator(r *http.Request) respond.Operator { return respond.Operator{Remote: r.RemoteAddr} }
+
+// handleExport serves GET /vigil/decisions/export?format=&kind=&target=:
+// the active decisions in Vigil's JSON (every kind) or a format cscli
+// decisions import reads (blocks only; X-Vigil-Skipped counts the rest).
+func (a *adminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	app, err := a.app()
+	if err != nil {
+		return err
+	}
+	return serveExport(w, r, app)
+}
+
+func serveExport(w http.ResponseWriter, r *http.Request, app *App) error {
+	format, err := respond.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	ds, err := selectDecisions(r, app, nil)
+	if err != nil {
+		return err
+	}
+	// written whole before the answer starts, so that an error is still an
+	// error status and the skipped count can go in a header
+	var buf bytes.Buffer
+	skipped, err := respond.WriteDecisions(&buf, ds, format, time.Now())
+	if err != nil {
+		return apiErr(http.StatusInternalServerError, "writing %s: %v", format, err)
+	}
+	ctype := "application/json"
+	if format == respond.FormatCrowdSecCSV {
+		ctype = "text/csv; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("X-Vigil-Skipped", strconv.Itoa(skipped))
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// importTimeout bounds the writes of one import. They go on if the caller
+// hangs up: an import stops whole or not at all, never halfway because a
+// client gave up waiting.
+const importTimeout = 5 * time.Minute
+
+// handleImport serves POST /vigil/decisions/import?format=: the body (at
+// most respond.MaxImportBytes) is parsed and every row validated before
+// anything is written; a bad row is a 400 naming it, and nothing is
+// imported. It answers how many decisions were imported and skipped.
+func (a *adminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	app, err := a.app()
+	if err != nil {
+		return err
+	}
+	return serveImport(w, r, app)
+}
+
+func serveImport(w http.ResponseWriter, r *http.Request, app *App) error {
+	format, err := respond.ParseFormat(r.URL.Query().Get("format"))
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, respond.MaxImportBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return apiErr(http.StatusRequestEntityTooLarge, "an import is at most %d MiB", respond.MaxImportBytes>>20)
+	} else if err != nil {
+		return apiErr(http.StatusBadRequest, "reading the import: %v", err)
+	}
+	batch, err := respond.ParseDecisions(data, format, time.Now())
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "nothing imported: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), importTimeout)
+	defer cancel()
+	queued := app.core.Import(ctx, batch, operator(r))
+	return writeJSON(w, http.StatusOK, map[string]any{"format": format, "imported": len(batch.Decisions),
+		"skipped": batch.Skipped, "queued": queued})
+}

@@ -65,18 +65,31 @@ type AlertConfig struct {
 	DedupWindow caddy.Duration `json:"dedup_window,omitempty"`
 }
 
-// resolved returns the config with placeholders replaced.
-func (c AlertConfig) resolved() AlertConfig {
+// resolved returns the config with placeholders replaced; an {env.*}
+// placeholder that comes out empty is an error naming it.
+func (c AlertConfig) resolved() (AlertConfig, error) {
 	repl := caddy.NewReplacer()
-	r := func(s string) string { return repl.ReplaceAll(s, "") }
-	c.URL, c.Secret, c.RoutingKey, c.Endpoint = r(c.URL), r(c.Secret), r(c.RoutingKey), r(c.Endpoint)
-	c.SMTP, c.From, c.Username, c.Password = r(c.SMTP), r(c.From), r(c.Username), r(c.Password)
+	var err error
+	r := func(name string, s *string) {
+		if err == nil {
+			*s, err = resolve(repl, "alert "+c.Type+" "+name, *s)
+		}
+	}
+	r("url", &c.URL)
+	r("secret", &c.Secret)
+	r("routing key", &c.RoutingKey)
+	r("endpoint", &c.Endpoint)
+	r("smtp", &c.SMTP)
+	r("from", &c.From)
+	r("username", &c.Username)
+	r("password", &c.Password)
 	to := make([]string, len(c.To))
-	for i, t := range c.To {
-		to[i] = r(t)
+	for i := range c.To {
+		to[i] = c.To[i]
+		r("recipient", &to[i])
 	}
 	c.To = to
-	return c
+	return c, err
 }
 
 // route builds the channel. c must be resolved.
@@ -182,7 +195,10 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 	cfgs := make([]AlertConfig, len(a.Alerts))
 	routes := make([]alert.Route, len(a.Alerts))
 	for i, c := range a.Alerts {
-		cfgs[i] = c.resolved()
+		var err error
+		if cfgs[i], err = c.resolved(); err != nil {
+			return fmt.Errorf("vigil alert %s (#%d): %w", c.Type, i+1, err)
+		}
 		r, err := cfgs[i].route()
 		if err != nil {
 			return fmt.Errorf("vigil alert %s (#%d): %w", c.Type, i+1, err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/vigilsec/vigil/respond/alert"
 )
 
 const goodSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -56,17 +57,17 @@ func TestAlertProvisionErrors(t *testing.T) {
 		want string
 	}{
 		{AlertConfig{Type: "webhook", URL: "https://a/h", Secret: "{env.VIGIL_TEST_BAD_SECRET}"}, "whsec_"},
-		{AlertConfig{Type: "webhook", URL: "{env.VIGIL_TEST_UNSET}", Secret: "{env.VIGIL_TEST_SECRET}"}, "invalid URL"},
+		{AlertConfig{Type: "webhook", URL: "{env.VIGIL_TEST_UNSET}", Secret: "{env.VIGIL_TEST_SECRET}"}, "alert webhook url: {env.VIGIL_TEST_UNSET} is empty or unset"},
 		{AlertConfig{Type: "email", To: []string{"soc@x.org"}, From: "v@x.org", SMTP: "nohost"}, "host:port"},
-		{AlertConfig{Type: "pagerduty", RoutingKey: "{env.VIGIL_TEST_UNSET}"}, "routing key is required"},
+		{AlertConfig{Type: "pagerduty", RoutingKey: "{env.VIGIL_TEST_UNSET}"}, "alert pagerduty routing key: {env.VIGIL_TEST_UNSET} is empty or unset"},
 		{AlertConfig{Type: "slack", URL: "https://a/h", MinSeverity: "bad"}, "unknown severity"},
 		{AlertConfig{Type: "telegram"}, "unknown alert type"},
 	} {
-		if _, err := c.cfg.resolved().route(); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := resolvedRoute(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
 	}
-	r, err := AlertConfig{Type: "webhook", URL: "https://a/h", Secret: "{env.VIGIL_TEST_SECRET}"}.resolved().route()
+	r, err := resolvedRoute(AlertConfig{Type: "webhook", URL: "https://a/h", Secret: "{env.VIGIL_TEST_SECRET}"})
 	if err != nil || r.Sender.Kind() != "webhook" {
 		t.Fatalf("env secret: %v", err)
 	}
@@ -90,7 +91,16 @@ func FuzzAlertCaddyfile(f *testing.F) {
 			return
 		}
 		for _, c := range a.Alerts {
-			_, _ = c.resolved().route()
+			_, _ = resolvedRoute(c)
 		}
 	})
+}
+
+// resolvedRoute resolves a channel's placeholders and builds it.
+func resolvedRoute(c AlertConfig) (alert.Route, error) {
+	r, err := c.resolved()
+	if err != nil {
+		return alert.Route{}, err
+	}
+	return r.route()
 }

@@ -94,7 +94,10 @@ func TestEventNames(t *testing.T) {
 // README says.
 func TestAlertBracesArePlaceholders(t *testing.T) {
 	t.Setenv("VIGIL_TEST_PW", "s3cret")
-	c := AlertConfig{Type: "email", Password: `a\{b\}c{env.VIGIL_TEST_PW}{nope}`}.resolved()
+	c, err := AlertConfig{Type: "email", Password: `a\{b\}c{env.VIGIL_TEST_PW}{nope}`}.resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Password != "a{b}cs3cret" {
 		t.Fatalf("password resolved to %q", c.Password)
 	}

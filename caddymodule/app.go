@@ -121,7 +121,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validateFailMode(); err != nil {
 		return err
 	}
-	store := a.storeConfig()
+	store, err := a.storeConfig()
+	if err != nil {
+		return err
+	}
 	if store.Type != "memory" && store.Type != "redis" {
 		return fmt.Errorf("vigil store: unknown type %q (want memory or redis)", store.Type)
 	}
@@ -139,6 +142,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		R time.Duration
 	}{store, retention})
 	a.poolKey = string(keyJSON)
+	if err := checkStoreForValidate(store, a.failMode()); err != nil {
+		return err
+	}
 	val, _, err := statePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
 		return newSharedState(store, retention)
 	})
@@ -183,7 +189,7 @@ func (a *App) validateFailMode() error {
 	return fmt.Errorf("vigil fail_mode: %q is not open or closed", a.FailMode)
 }
 
-func (a *App) storeConfig() StoreConfig {
+func (a *App) storeConfig() (StoreConfig, error) {
 	s := StoreConfig{Type: "memory"}
 	if a.Store != nil {
 		s = *a.Store
@@ -195,11 +201,16 @@ func (a *App) storeConfig() StoreConfig {
 		s.Prefix = "vigil:"
 	}
 	repl := caddy.NewReplacer()
-	s.URL = repl.ReplaceAll(s.URL, "")
-	s.Username = repl.ReplaceAll(s.Username, "")
-	s.Password = repl.ReplaceAll(s.Password, "")
-	s.CA, s.Cert, s.Key = repl.ReplaceAll(s.CA, ""), repl.ReplaceAll(s.Cert, ""), repl.ReplaceAll(s.Key, "")
-	return s
+	var err error
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"url", &s.URL}, {"username", &s.Username}, {"password", &s.Password}, {"ca", &s.CA}, {"cert", &s.Cert}, {"key", &s.Key}} {
+		if err == nil {
+			*f.v, err = resolve(repl, "vigil store redis "+f.name, *f.v)
+		}
+	}
+	return s, err
 }
 
 // Start starts alert delivery (the rest of the shared state runs from
@@ -208,6 +219,7 @@ func (a *App) storeConfig() StoreConfig {
 func (a *App) Start() error {
 	a.alerts.Start()
 	a.warnLenientProxies()
+	a.watchStore()
 	return nil
 }
 
@@ -242,6 +254,7 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases this config's hold on the shared state; the last holder
 // closes it.
 func (a *App) Cleanup() error {
+	a.unwatchStore()
 	if a.logSink != nil {
 		_ = a.logSink.Close()
 	}

@@ -46,6 +46,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
+	h.Source = d.File() + ":" + strconv.Itoa(d.Line())
 	if d.NextArg() {
 		return d.ArgErr()
 	}

@@ -59,6 +59,7 @@ func TestSessionProvisionErrors(t *testing.T) {
 		"missing file":   {JWTKey{Alg: "rs256", PEMFile: "/nonexistent.pem"}, "reading key"},
 		"wrong key type": {JWTKey{Alg: "rs256", PEMFile: ecPEM}, "cannot verify RS256"},
 		"wrong curve":    {JWTKey{Alg: "es384", PEMFile: ecPEM}, "cannot verify ES384"},
+		"unset variable": {JWTKey{Alg: "hs256", Secret: "{env.VIGIL_TEST_UNSET_SECRET}"}, "session jwt key hs256: {env.VIGIL_TEST_UNSET_SECRET} is empty or unset"},
 	} {
 		h := &Handler{Session: &SessionConfig{JWT: &JWTConfig{Keys: []JWTKey{c.key}}}}
 		if err := h.Validate(); err != nil {

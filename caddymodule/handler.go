@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,6 +78,10 @@ type Handler struct {
 	// first ban, doubled for repeat offenders up to max. Default 1h max 24h.
 	IntrusionBan *BanLength `json:"intrusion_ban,omitempty"`
 
+	// Source is where this handler was configured ("Caddyfile:12", set by
+	// the Caddyfile adapter), so errors found while provisioning can say.
+	Source string `json:"source,omitempty"`
+
 	app       *App
 	responder *respond.Responder
 	pipeline  detect.Pipeline
@@ -100,7 +105,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting vigil app: %w", err)
 	}
-	return h.provision(ctx, appIface.(*App))
+	if err := h.provision(ctx, appIface.(*App)); err != nil {
+		return fmt.Errorf("vigil handler%s: %w", h.where(), err)
+	}
+	return nil
+}
+
+// where names the handler in an error: its site and where it was
+// configured, when known.
+func (h *Handler) where() string {
+	var parts []string
+	if h.Site != "" {
+		parts = append(parts, "site "+h.Site)
+	}
+	if h.Source != "" {
+		parts = append(parts, h.Source)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // setup is provision outside a Caddy config (tests, benchmarks).
@@ -134,7 +158,7 @@ func (h *Handler) provision(ctx caddy.Context, app *App) error {
 	}
 	h.responder = app.core.For(respond.SitePolicy{MonitorOnly: h.MonitorOnly, TerminateOn: terminateOn})
 	h.pool = detect.NewPool(maxBackground, backgroundDropped.Inc)
-	return h.buildPipeline(ctx)
+	return h.logPolicy(h.buildPipeline(ctx))
 }
 
 // maxBackground bounds the response observations in flight per handler:

@@ -82,7 +82,10 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 // buildSessions starts the session detector and registers its token
 // lifetime, so revocations outlive every token it accepts.
 func (h *Handler) buildSessions(ctx caddy.Context, log *slog.Logger) error {
-	o := h.Session.JWT.options()
+	o, err := h.Session.JWT.options()
+	if err != nil {
+		return err
+	}
 	o.ExtraClaims = ruleClaims(h.Restrict, orString(o.RolesClaim, "roles"))
 	o.MonitorOnly, o.Responder, o.Logger, o.Now = h.MonitorOnly, h.responder, log, h.now
 	o.Hooks = session.Hooks{

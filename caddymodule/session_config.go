@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -108,12 +109,18 @@ func (c *JWTConfig) jwks() []session.JWKSSource {
 
 // options is the session detector's form of the block, with the
 // placeholders of secrets and key paths ({env.JWT_SECRET}) replaced.
-func (c *JWTConfig) options() session.Options {
+func (c *JWTConfig) options() (session.Options, error) {
 	repl := caddy.NewReplacer()
 	keys := c.keys()
 	for i := range keys {
-		keys[i].Secret = repl.ReplaceKnown(keys[i].Secret, "")
-		keys[i].PEMFile = repl.ReplaceKnown(keys[i].PEMFile, "")
+		var err error
+		what := "session jwt key " + strings.ToLower(keys[i].Alg)
+		if keys[i].Secret, err = resolve(repl, what, keys[i].Secret); err != nil {
+			return session.Options{}, err
+		}
+		if keys[i].PEMFile, err = resolve(repl, what, keys[i].PEMFile); err != nil {
+			return session.Options{}, err
+		}
 	}
 	o := session.Options{
 		Keys: keys, JWKS: c.jwks(), Issuer: c.Issuer, Audience: c.Audience,
@@ -126,5 +133,5 @@ func (c *JWTConfig) options() session.Options {
 	if c.MaxLifetime != 0 {
 		o.MaxLifetime = time.Duration(c.MaxLifetime)
 	}
-	return o
+	return o, nil
 }

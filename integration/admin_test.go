@@ -122,7 +122,7 @@ func TestAdminAPIAndCLI(t *testing.T) {
 		{"DELETE", "/vigil/blocks/198.51.100.0%2F24", nil, 404},
 		{"DELETE", "/vigil/blocks/not-an-ip", nil, 400},
 		{"DELETE", "/vigil/locks/nobody", nil, 404},
-		{"GET", "/vigil/blocks", nil, 405},
+		{"PUT", "/vigil/blocks", nil, 405},
 		{"PUT", "/vigil/decisions", nil, 405},
 		{"GET", "/vigil/events?type=BOGUS", nil, 400},
 		{"GET", "/vigil/events?limit=0", nil, 400},

@@ -27,6 +27,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/demoapp"
 	"github.com/vigilsec/vigil/internal/poll"
+	"github.com/vigilsec/vigil/internal/redistest"
 )
 
 // caddyBin is the Caddy binary built from ./cmd/caddy by TestMain.
@@ -365,13 +366,18 @@ func freePortOrZero() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func freePort(t *testing.T) int {
+// freePortPair returns two different free ports. Two listens on port 0 in a
+// row can be handed the same port once the first is closed, and Caddy then
+// binds its admin endpoint and the site to one address (SO_REUSEPORT), so
+// requests for the site reach the admin API.
+func freePortPair(t *testing.T) (int, int) {
 	t.Helper()
-	p := freePortOrZero()
-	if p == 0 {
-		t.Fatal("no free TCP port on 127.0.0.1")
+	for {
+		a, b := redistest.FreePort(t), redistest.FreePort(t)
+		if a != b {
+			return a, b
+		}
 	}
-	return p
 }
 
 // startGateway writes a Caddyfile and runs the real Caddy binary with it,
@@ -409,7 +415,7 @@ func startNamedGateway(t *testing.T, name string, cfg gatewayConfig) *gateway {
 	// it; then try again with new ones.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		g.port, g.adminPrt = freePort(t), freePort(t)
+		g.port, g.adminPrt = freePortPair(t)
 		g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
 		g.admin = fmt.Sprintf("127.0.0.1:%d", g.adminPrt)
 		g.writeConfig(cfg)

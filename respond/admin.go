@@ -42,9 +42,12 @@ func (c *Core) Impose(ctx context.Context, d Decision, op Operator) error {
 
 // Lift removes a decision and its strikes, restarts the counters behind
 // it (an unlocked user starts with a clean slate), and records the action.
-// It reports whether a decision was in force.
+// Lifting a lock lifts the revocation it caused too (Decision.Linked): the
+// operator has judged the lock unwarranted, so the sessions it ended may
+// resume. It reports whether a decision (or that revocation) was in force.
 func (c *Core) Lift(ctx context.Context, kind Kind, target string, op Operator) (bool, error) {
-	was, err := c.Store.Decisions.Lift(ctx, kind, target, c.now())
+	now := c.now()
+	was, err := c.Store.Decisions.Lift(ctx, kind, target, now)
 	if err != nil {
 		return false, fmt.Errorf("lifting decision: %w", err)
 	}
@@ -53,7 +56,18 @@ func (c *Core) Lift(ctx context.Context, kind Kind, target string, op Operator) 
 	if kind == RevokeUser || kind == RevokeJTI {
 		action = "unrevoke"
 	}
-	c.adminEvent(op, action, target, detect.Details{"was_active": was, "kind": string(kind)})
+	details := detect.Details{"was_active": was, "kind": string(kind)}
+	if kind == Lock {
+		rv, ok := c.Store.Cache.Get(RevokeUser, target, now)
+		if ok && rv.Linked.Kind == Lock && detect.AccountKey(rv.Linked.Target) == detect.AccountKey(target) {
+			if _, err := c.Store.Decisions.Lift(ctx, RevokeUser, rv.Target, now); err != nil {
+				return was, fmt.Errorf("lifting the revocation linked to the lock: %w", err)
+			}
+			details["linked_lifted"] = map[string]any{"kind": string(RevokeUser), "target": rv.Target}
+			was = true
+		}
+	}
+	c.adminEvent(op, action, target, details)
 	return was, nil
 }
 
@@ -64,6 +78,7 @@ type Revocation struct {
 	Target         string
 	Reason, Source string // Source: "auto" or "admin"
 	Site           string
+	Linked         Ref // the lock that caused it, if any (Decision.Linked)
 	// TTL is how long it lasts; zero: long enough that every token it
 	// covers has expired when it ends.
 	TTL time.Duration
@@ -78,7 +93,7 @@ func (c *Core) Revoke(ctx context.Context, rv Revocation, now time.Time) (Decisi
 		ttl = c.sessions.revocationTTL()
 	}
 	d := Decision{Kind: rv.Kind, Target: rv.Target, Reason: rv.Reason, Source: rv.Source, Site: rv.Site,
-		Strike: 1, Created: now, Until: now.Add(ttl)}
+		Strike: 1, Created: now, Until: now.Add(ttl), Linked: rv.Linked}.Canonical()
 	if err := c.Store.Decisions.Put(ctx, d); err != nil {
 		return d, fmt.Errorf("storing revocation: %w", err)
 	}
@@ -86,7 +101,7 @@ func (c *Core) Revoke(ctx context.Context, rv Revocation, now time.Time) (Decisi
 	ev.Site = rv.Site
 	ev.Details = detect.Details{"revocation": string(rv.Kind), "reason": rv.Reason, "source": rv.Source, "until": d.Until.Format(time.RFC3339)}
 	if rv.Kind == RevokeUser {
-		ev.User = detect.Display(rv.Target)
+		ev.User = detect.Display(d.Target)
 	} else {
 		ev.Details["jti"] = detect.Display(rv.Target)
 	}
@@ -101,7 +116,7 @@ func (c *Core) RevokeByOperator(ctx context.Context, rv Revocation, op Operator)
 	if err != nil {
 		return d, err
 	}
-	c.adminEvent(op, "revoke", rv.Target, detect.Details{"revocation": string(rv.Kind), "reason": rv.Reason, "until": d.Until.Format(time.RFC3339)})
+	c.adminEvent(op, "revoke", d.Target, detect.Details{"revocation": string(rv.Kind), "reason": rv.Reason, "until": d.Until.Format(time.RFC3339)})
 	return d, nil
 }
 

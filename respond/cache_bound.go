@@ -13,7 +13,7 @@ import (
 func (m *decisionMaps) count(kind Kind) int {
 	switch kind {
 	case Block:
-		return len(m.addrs) + len(m.nets)
+		return len(m.addrs) + m.nets.Size()
 	case Lock:
 		return len(m.locks)
 	case RevokeUser:
@@ -24,7 +24,7 @@ func (m *decisionMaps) count(kind Kind) int {
 	return 0
 }
 
-// each calls fn for every decision of a kind.
+// each calls fn for every decision of a kind; fn must not change the maps.
 func (m *decisionMaps) each(kind Kind, fn func(d Decision)) {
 	var strs map[string]Decision
 	switch kind {
@@ -32,7 +32,7 @@ func (m *decisionMaps) each(kind Kind, fn func(d Decision)) {
 		for _, d := range m.addrs {
 			fn(d)
 		}
-		for _, d := range m.nets {
+		for _, d := range m.nets.All() {
 			fn(d)
 		}
 		return
@@ -48,6 +48,30 @@ func (m *decisionMaps) each(kind Kind, fn func(d Decision)) {
 	}
 }
 
+// settle keeps a kind within bound after decisions were added, evicting
+// (see evict) and returning how many live decisions went. A pass that
+// manual decisions keep above the bound (an operator imported more than it)
+// records what it left, and the next pass waits until bound/16 more
+// decisions have come: otherwise every later Set would pay a pass over the
+// whole kind under the write lock, which requests wait on.
+func (m *decisionMaps) settle(kind Kind, keep string, bound int, now time.Time) int {
+	n := m.count(kind)
+	if n <= bound {
+		delete(m.settled, kind)
+		return 0
+	}
+	if left, ok := m.settled[kind]; ok && n <= left+bound/16 {
+		return 0
+	}
+	evicted := m.evict(kind, keep, bound, now)
+	if left := m.count(kind); left > bound {
+		m.settled[kind] = left
+	} else {
+		delete(m.settled, kind)
+	}
+	return evicted
+}
+
 // evict brings a kind over bound back under it: expired decisions first,
 // then automatic ones, soonest to end first (they would be gone soonest
 // anyway), down to 15/16 of bound so that the next decisions of a flood do
@@ -56,16 +80,18 @@ func (m *decisionMaps) each(kind Kind, fn func(d Decision)) {
 // (Source "admin") stay, even over the bound: an operator's decisions are
 // few and deliberate. It returns how many live decisions it evicted.
 func (m *decisionMaps) evict(kind Kind, keep string, bound int, now time.Time) int {
-	var victims []Decision
+	var ended, victims []Decision
 	m.each(kind, func(d Decision) {
-		if !d.Active(now) {
-			m.remove(kind, d.Target)
-			return
-		}
-		if d.Source != "admin" && d.Target != keep {
+		switch {
+		case !d.Active(now):
+			ended = append(ended, d)
+		case d.Source != "admin" && d.Target != keep:
 			victims = append(victims, d)
 		}
 	})
+	for _, d := range ended {
+		m.remove(kind, d.Target)
+	}
 	target := bound - bound/16
 	if m.count(kind) <= target {
 		return 0

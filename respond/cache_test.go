@@ -2,8 +2,11 @@ package respond
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,8 +39,8 @@ func TestDecisionCacheBlocks(t *testing.T) {
 		t.Error("a lifted range still blocks")
 	}
 	c.Expire(now)
-	if n := len(c.m.netBits); n != 1 {
-		t.Errorf("prefix lengths in use after lifting and expiring: %v, want only /64", c.m.netBits)
+	if n := c.m.nets.Size(); n != 1 {
+		t.Errorf("ranges held after lifting and expiring: %d, want only the /64", n)
 	}
 	c.Replace([]Decision{block("192.0.2.0/28", time.Hour)})
 	if _, got := c.Blocked(netip.MustParseAddr("2001:db8:1:2::1"), now); got {
@@ -64,6 +67,110 @@ func BenchmarkBlockedWithManyRanges(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Blocked(ip, now)
+	}
+}
+
+// randomRanges returns blocks of n distinct random ranges, half IPv4 (/8
+// to /31, in 0.0.0.0/1), half IPv6 (/16 to /127, in 2001::/16): the prefix
+// lengths of an imported blocklist at their most varied.
+func randomRanges(n int, rng *rand.Rand, until time.Time) []Decision {
+	ds := make([]Decision, 0, n)
+	seen := map[netip.Prefix]bool{}
+	for len(ds) < n {
+		var p netip.Prefix
+		if rng.IntN(2) == 0 {
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], rng.Uint32()>>1)
+			p = netip.PrefixFrom(netip.AddrFrom4(a), 8+rng.IntN(24))
+		} else {
+			var a [16]byte
+			binary.BigEndian.PutUint64(a[:8], 0x2001<<48|rng.Uint64()>>16)
+			binary.BigEndian.PutUint64(a[8:], rng.Uint64())
+			p = netip.PrefixFrom(netip.AddrFrom16(a), 16+rng.IntN(112))
+		}
+		if p = p.Masked(); !seen[p] {
+			seen[p] = true
+			ds = append(ds, Decision{Kind: Block, Target: p.String(), Source: "admin", Until: until})
+		}
+	}
+	return ds
+}
+
+// BenchmarkBlockedWithMixedRanges: with 100,000 ranges of about 136
+// prefix lengths (a bulk import), an address still costs one trie lookup,
+// whether it is blocked or not, IPv4 or IPv6.
+func BenchmarkBlockedWithMixedRanges(b *testing.B) {
+	now := time.Now()
+	ds := randomRanges(100_000, rand.New(rand.NewPCG(1, 2)), now.Add(time.Hour))
+	c := NewDecisionCache(nil)
+	c.Replace(ds)
+	inside := func(target string) netip.Addr {
+		p := netip.MustParsePrefix(target)
+		return p.Addr().Next()
+	}
+	cases := []struct{ name, ip string }{
+		{"ipv4-miss", "192.0.2.77"}, {"ipv6-miss", "3fff::1"},
+		{"ipv4-hit", inside(ds[0].Target).String()}, {"ipv6-hit", inside(ds[1].Target).String()},
+	}
+	for _, tc := range cases {
+		ip := netip.MustParseAddr(tc.ip)
+		if _, hit := c.Blocked(ip, now); hit != strings.HasSuffix(tc.name, "hit") {
+			b.Fatalf("%s: Blocked(%s) = %v", tc.name, ip, hit)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Blocked(ip, now)
+			}
+		})
+	}
+}
+
+// TestBlockedFindsAShorterRangeBehindAnEndedOne: until the janitor sweeps
+// an ended range, a shorter range in force that covers the same address
+// still blocks it (the trie answers the longest match first).
+func TestBlockedFindsAShorterRangeBehindAnEndedOne(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	c := NewDecisionCache(nil)
+	c.Set(Decision{Kind: Block, Target: "198.51.100.0/24", Until: now.Add(time.Hour)})
+	c.Set(Decision{Kind: Block, Target: "198.51.100.0/28", Until: now.Add(-time.Second)})
+	c.Set(Decision{Kind: Block, Target: "198.51.100.9", Until: now.Add(-time.Second)})
+	if d, ok := c.Blocked(netip.MustParseAddr("198.51.100.9"), now); !ok || d.Target != "198.51.100.0/24" {
+		t.Fatalf("Blocked = %+v, %v; want the /24 in force", d, ok)
+	}
+}
+
+// TestSetManyKeepsLongerAndSettlesOnce: a bulk write never shortens a
+// decision already held, and a cache that manual decisions keep over its
+// bound does not pass over the whole kind on every later Set.
+func TestSetManyKeepsLongerAndSettlesOnce(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	log := evictionLog{}
+	c := newDecisionCache(log.hooks())
+	c.maxPerKind, c.now = 64, func() time.Time { return now }
+	c.Set(Decision{Kind: Block, Target: "192.0.2.1", Source: "admin", Until: now.Add(time.Hour)})
+	var ds []Decision
+	for i := 0; i < 100; i++ {
+		ds = append(ds, Decision{Kind: Block, Target: fmt.Sprintf("10.0.%d.0/24", i), Source: "admin", Until: now.Add(time.Minute)})
+	}
+	ds = append(ds, Decision{Kind: Block, Target: "192.0.2.1", Source: "admin", Until: now.Add(time.Minute)})
+	c.SetMany(ds)
+	if d, _ := c.Get(Block, "192.0.2.1", now); d.Until != now.Add(time.Hour) {
+		t.Fatalf("SetMany shortened a block to %v", d.Until)
+	}
+	if got := c.m.count(Block); got != 101 || c.m.settled[Block] != 101 {
+		t.Fatalf("%d blocks, settled at %d; want 101 manual ones kept over the bound", got, c.m.settled[Block])
+	}
+	// below bound/16 more, no pass; then one pass evicts the automatic ones
+	for i := 0; i < 4; i++ {
+		c.Set(Decision{Kind: Block, Target: fmt.Sprintf("203.0.113.%d", i), Source: "auto", Until: now.Add(time.Hour)})
+	}
+	if got := c.m.count(Block); got != 105 || log[StateDecisions] != 0 {
+		t.Fatalf("%d blocks, evictions %v: a pass ran before bound/16 more arrived", got, log)
+	}
+	c.Set(Decision{Kind: Block, Target: "203.0.113.9", Source: "auto", Until: now.Add(time.Hour)})
+	if got := c.m.count(Block); got != 102 || log[StateDecisions] != 4 {
+		t.Fatalf("%d blocks, evictions %v after the pass; want 102 and 4", got, log)
 	}
 }
 

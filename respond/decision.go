@@ -7,13 +7,17 @@
 package respond
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/session"
 )
 
 // Kind is the sort of an enforcement decision.
@@ -39,7 +43,8 @@ func ParseKind(s string) (Kind, error) {
 }
 
 // Decision is one active enforcement. Target is what an operator recognises
-// (an address, a CIDR, a username); stores key it by Key, which is hashed.
+// (an address, a CIDR, a username) in its canonical form (CanonicalTarget);
+// stores key it by Key, which is hashed.
 type Decision struct {
 	Kind    Kind      `json:"kind"`
 	Target  string    `json:"target"`
@@ -49,6 +54,17 @@ type Decision struct {
 	Strike  int       `json:"strike"` // 1 for a first ban, n for the nth within StrikeMemory
 	Created time.Time `json:"created"`
 	Until   time.Time `json:"until"`
+	// Linked is the decision this one goes with: the revocation that a
+	// lock's terminate_sessions_on made records its lock, so that lifting
+	// the lock lifts it too (Core.Lift). Listings show the link on both
+	// sides (Listing); only the revocation stores it.
+	Linked Ref `json:"linked,omitzero"`
+}
+
+// Ref names a decision by its kind and canonical target.
+type Ref struct {
+	Kind   Kind   `json:"kind"`
+	Target string `json:"target"`
 }
 
 // Active reports whether the decision is in force at now.
@@ -78,6 +94,49 @@ func DecisionKey(kind Kind, target string) string {
 	default:
 		return string(kind) + ":" + detect.HashID("ip", target)
 	}
+}
+
+// CanonicalTarget is the one form a target of a kind is stored, listed and
+// compared in, so that "Bob " and "bob", or 2001:DB8::7 and 2001:db8::7,
+// are one decision: an address or range as NormalizeBlockTarget gives it,
+// an account as detect.NormalizeUser folds it (the name login counters
+// and locks key on), a token ID exactly as the token carries it.
+func CanonicalTarget(kind Kind, target string) (string, error) {
+	switch kind {
+	case Block:
+		return NormalizeBlockTarget(target)
+	case Lock, RevokeUser:
+		u, err := detect.CheckUsername(target)
+		if err != nil {
+			return "", fmt.Errorf("user %q: %w", detect.Display(target), err)
+		}
+		if u = detect.NormalizeUser(u); u == "" {
+			return "", fmt.Errorf("user %q has no canonical form", detect.Display(target))
+		}
+		return u, nil
+	case RevokeJTI:
+		// compared byte for byte with the token's claim: never altered
+		if target == "" || len(target) > session.MaxJTIBytes || !utf8.ValidString(target) {
+			return "", fmt.Errorf("token ID: not a usable identifier (1 to %d bytes of UTF-8)", session.MaxJTIBytes)
+		}
+		return target, nil
+	}
+	return "", fmt.Errorf("unknown decision kind %q", kind)
+}
+
+// Canonical returns d with its target, and its link's, in canonical form.
+// A target that does not parse (written by an older version, or by hand
+// into Redis) is left as it is: it still names its decision by Key.
+func (d Decision) Canonical() Decision {
+	if t, err := CanonicalTarget(d.Kind, d.Target); err == nil {
+		d.Target = t
+	}
+	if d.Linked != (Ref{}) {
+		if t, err := CanonicalTarget(d.Linked.Kind, d.Linked.Target); err == nil {
+			d.Linked.Target = t
+		}
+	}
+	return d
 }
 
 // NormalizeBlockTarget accepts an IP address or a CIDR and returns its
@@ -135,6 +194,28 @@ func detectMax(a, b time.Duration) time.Duration {
 	return b
 }
 
+// PutMany records ds like DecisionStore.Put but in bulk, and never
+// shortens a decision in force that ends later (an import or a change of
+// store adds to what is there). It returns how many decisions it queued for
+// replay because Redis did not answer.
+func PutMany(ctx context.Context, s DecisionStore, ds []Decision) int {
+	canon := make([]Decision, len(ds))
+	for i, d := range ds {
+		canon[i] = d.Canonical()
+	}
+	switch st := s.(type) {
+	case *MemoryDecisions:
+		st.cache.SetMany(canon)
+	case *RedisDecisions:
+		return st.putMany(ctx, canon)
+	default:
+		for _, d := range canon {
+			_ = s.Put(ctx, d)
+		}
+	}
+	return 0
+}
+
 // DecisionStore keeps the decisions shared by every instance.
 type DecisionStore interface {
 	// Impose records d for BanDuration(base, max, strike) unless a decision
@@ -150,4 +231,150 @@ type DecisionStore interface {
 	Lift(ctx context.Context, kind Kind, target string, now time.Time) (bool, error)
 	// List returns the decisions active at now.
 	List(ctx context.Context, now time.Time) ([]Decision, error)
+}
+
+// clockSkew is how far in the future a decision's creation may lie: a
+// revocation ends the sessions issued before it was created, so one dated
+// later would end sessions not yet begun.
+const clockSkew = time.Minute
+
+// admit checks a decision that comes from outside (an import in Vigil's
+// format) and puts it in canonical form, with a manual decision's defaults.
+func (d *Decision) admit(now time.Time) error {
+	if _, err := ParseKind(string(d.Kind)); err != nil {
+		return err
+	}
+	t, err := CanonicalTarget(d.Kind, d.Target)
+	if err != nil {
+		return err
+	}
+	d.Target = t
+	if d.Kind != RevokeUser {
+		d.Linked = Ref{} // only a revocation stores its link; a lock's is shown by Listing
+	} else if d.Linked != (Ref{}) {
+		if d.Linked.Target, err = CanonicalTarget(d.Linked.Kind, d.Linked.Target); err != nil {
+			return fmt.Errorf("linked: %w", err)
+		}
+	}
+	switch {
+	case d.Until.IsZero():
+		return errors.New(`"until" is required`)
+	case d.Created.After(now.Add(clockSkew)):
+		return errors.New(`"created" is in the future`)
+	case len(d.Reason) > maxReasonBytes:
+		return fmt.Errorf("reason is longer than %d bytes", maxReasonBytes)
+	case d.Source != "" && d.Source != "auto" && d.Source != "admin":
+		return fmt.Errorf(`source %q is neither "auto" nor "admin"`, d.Source)
+	}
+	if d.Created.IsZero() {
+		d.Created = now
+	} else if d.Until.Before(d.Created) {
+		return errors.New(`"until" is before "created"`)
+	}
+	if d.Source == "" {
+		d.Source = "admin"
+	}
+	d.Strike = max(d.Strike, 1)
+	d.Site = detect.Display(d.Site)
+	d.Created, d.Until = d.Created.UTC(), d.Until.UTC()
+	return nil
+}
+
+// ParseKinds reads kind filters: each value one kind or a comma-separated
+// list of them. Empty values select nothing in particular (every kind).
+func ParseKinds(values []string) ([]Kind, error) {
+	var kinds []Kind
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		for _, s := range strings.Split(v, ",") {
+			k, err := ParseKind(strings.TrimSpace(s))
+			if err != nil {
+				return nil, fmt.Errorf("%w (want block, lock, revoke_user or revoke_jti)", err)
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+// DecisionFilter selects decisions for a listing or an export. The zero
+// value selects every decision.
+type DecisionFilter struct {
+	kinds map[Kind]bool // nil: every kind
+	// targets is the wanted target in the canonical form of each kind it
+	// can name; nil: any target
+	targets map[Kind]string
+}
+
+// NewDecisionFilter selects the decisions of kinds (none: every kind) for
+// target (empty: any), compared in canonical form. A target that no
+// selected kind can name (not an address for blocks, not a username for
+// locks) is an error rather than a filter that matches nothing.
+func NewDecisionFilter(kinds []Kind, target string) (DecisionFilter, error) {
+	var f DecisionFilter
+	if len(kinds) > 0 {
+		f.kinds = map[Kind]bool{}
+		for _, k := range kinds {
+			f.kinds[k] = true
+		}
+	}
+	if target == "" {
+		return f, nil
+	}
+	f.targets = map[Kind]string{}
+	var firstErr error
+	for _, k := range []Kind{Block, Lock, RevokeUser, RevokeJTI} {
+		if f.kinds != nil && !f.kinds[k] {
+			continue
+		}
+		t, err := CanonicalTarget(k, target)
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		f.targets[k] = t
+	}
+	if len(f.targets) == 0 {
+		return f, fmt.Errorf("target: %w", firstErr)
+	}
+	return f, nil
+}
+
+// Match reports whether the filter selects d (in canonical form).
+func (f DecisionFilter) Match(d Decision) bool {
+	if f.kinds != nil && !f.kinds[d.Kind] {
+		return false
+	}
+	if f.targets == nil {
+		return true
+	}
+	t, ok := f.targets[d.Kind]
+	return ok && t == d.Target
+}
+
+// Listing is what an operator sees of ds: every decision in canonical form,
+// a lock showing the revocation it caused (only the revocation stores the
+// link), and only those f selects. The order of ds is kept.
+func Listing(ds []Decision, f DecisionFilter) []Decision {
+	out := make([]Decision, 0, len(ds))
+	revokedFor := map[string]string{} // a lock's target -> its revocation's
+	for _, d := range ds {
+		d = d.Canonical()
+		if d.Kind == RevokeUser && d.Linked.Kind == Lock {
+			revokedFor[d.Linked.Target] = d.Target
+		}
+		out = append(out, d)
+	}
+	selected := out[:0]
+	for _, d := range out {
+		if rv, ok := revokedFor[d.Target]; ok && d.Kind == Lock && d.Linked == (Ref{}) {
+			d.Linked = Ref{Kind: RevokeUser, Target: rv}
+		}
+		if f.Match(d) {
+			selected = append(selected, d)
+		}
+	}
+	return selected
 }

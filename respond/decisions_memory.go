@@ -24,6 +24,7 @@ func NewMemoryDecisions(cache *DecisionCache) *MemoryDecisions {
 
 // Impose implements DecisionStore.
 func (m *MemoryDecisions) Impose(_ context.Context, d Decision, base, max time.Duration, now time.Time) (Decision, bool, error) {
+	d = d.Canonical()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cur, ok := m.active(d, now); ok {
@@ -43,7 +44,7 @@ func (m *MemoryDecisions) active(d Decision, now time.Time) (Decision, bool) {
 
 // Put implements DecisionStore.
 func (m *MemoryDecisions) Put(_ context.Context, d Decision) error {
-	m.cache.Set(d)
+	m.cache.Set(d.Canonical())
 	return nil
 }
 

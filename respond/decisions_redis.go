@@ -194,6 +194,7 @@ func (r *RedisDecisions) Close() error {
 // Impose implements DecisionStore atomically in one script: the check for an
 // active decision, the strike, the ban length and the publication.
 func (r *RedisDecisions) Impose(ctx context.Context, d Decision, base, max time.Duration, now time.Time) (Decision, bool, error) {
+	d = d.Canonical()
 	key := d.Key()
 	d.Strike, d.Created, d.Until = 0, now.UTC(), time.Time{}
 	tmpl, err := json.Marshal(d)
@@ -250,6 +251,7 @@ func (r *RedisDecisions) imposeLocal(d Decision, base, max time.Duration, now ti
 
 // Put implements DecisionStore.
 func (r *RedisDecisions) Put(ctx context.Context, d Decision) error {
+	d = d.Canonical()
 	r.syncMu.RLock()
 	defer r.syncMu.RUnlock()
 	if err := r.put(ctx, d, false); err != nil {

@@ -54,7 +54,8 @@ func TestRedisDecisionsEscalation(t *testing.T) {
 			t.Fatalf("step %d: fresh=%v strike=%d length=%v, want %v %d %v (created %v)",
 				i, fresh, d.Strike, d.Until.Sub(d.Created), s.fresh, s.strike, s.length, created)
 		}
-		if d.Reason != lock.Reason || d.Target != "Alice" || d.Source != "auto" {
+		// stored and answered under the account's canonical name
+		if d.Reason != lock.Reason || d.Target != "alice" || d.Source != "auto" {
 			t.Fatalf("step %d: fields lost: %+v", i, d)
 		}
 		if _, ok := cache.Get(Lock, "alice", base.Add(s.at)); !ok {

@@ -142,11 +142,11 @@ func decisionOf(f *detect.Finding) (Kind, string) {
 	return "", ""
 }
 
-// record publishes the finding's event and ends the sessions the site's
-// policy says it ends.
+// record ends the sessions the site's policy says it ends, then publishes
+// the finding's event (which names the revocation a lock made).
 func (r *Responder) record(ctx context.Context, f *detect.Finding, ev detect.Event) detect.Outcome {
+	r.terminate(ctx, f, ev.Details)
 	r.core.Bus.Publish(ev)
-	r.terminate(ctx, f)
 	return detect.Outcome{}
 }
 
@@ -155,8 +155,9 @@ func (r *Responder) record(ctx context.Context, f *detect.Finding, ev detect.Eve
 // locked account, or the request's verified session user: never an account
 // an attacker merely tried. Nothing happens unless a site verifies
 // sessions (a revocation would then change nothing and only clutter the
-// decisions).
-func (r *Responder) terminate(ctx context.Context, f *detect.Finding) {
+// decisions). A lock's revocation is linked to the lock, so that lifting
+// the lock lifts it too, and named in the lock's event details.
+func (r *Responder) terminate(ctx context.Context, f *detect.Finding, details detect.Details) {
 	if !r.policy.TerminateOn[f.Type] || r.policy.MonitorOnly || !r.core.sessions.inUse() {
 		return
 	}
@@ -172,8 +173,16 @@ func (r *Responder) terminate(ctx context.Context, f *detect.Finding) {
 		reason += " from " + f.Facts.IP.String()
 	}
 	rv := Revocation{Kind: RevokeUser, Target: user, Reason: reason, Source: "auto", Site: detect.Display(f.Facts.Site)}
-	if _, err := r.core.Revoke(ctx, rv, f.Time); err != nil {
+	if f.Action == detect.LockAccount {
+		rv.Linked = Ref{Kind: Lock, Target: user}
+	}
+	d, err := r.core.Revoke(ctx, rv, f.Time)
+	if err != nil {
 		r.core.logger().Error("terminating sessions", "finding", string(f.Type), "error", err)
+		return
+	}
+	if rv.Linked.Kind == Lock && details != nil {
+		details["revocation"] = map[string]any{"kind": string(d.Kind), "target": d.Target, "until": d.Until.Format(time.RFC3339)}
 	}
 }
 

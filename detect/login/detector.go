@@ -203,7 +203,7 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 	// the findings are about the attempt, never about a session the
 	// request may carry: none of them may end that session
 	f.User, f.Session, f.SessionKey = l.User, "", ""
-	details := countDetails(l.Counts)
+	details := d.opt.Policy.countDetails(l.Counts)
 	if l.Err != nil && l.User == "" {
 		details["user_error"] = l.Err.Error()
 	}

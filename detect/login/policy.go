@@ -36,7 +36,7 @@ const DefaultStuffingBan = time.Hour
 func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
 	var out []detect.Finding
 	if p.Lockout.Enabled() && c.Account >= p.Lockout.Failures {
-		d := countDetails(c)
+		d := p.countDetails(c)
 		d["threshold"], d["window"] = p.Lockout.Failures, p.Lockout.Within.String()
 		if c.Pair < c.Account {
 			// failures for one account from several addresses: a distributed
@@ -47,13 +47,13 @@ func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
 	}
 	stuffing := p.StuffingAccounts > 0 && p.StuffingWithin > 0 && c.AccountsFromIP >= p.StuffingAccounts
 	if stuffing {
-		d := countDetails(c)
+		d := p.countDetails(c)
 		d["threshold"], d["window"] = p.StuffingAccounts, p.StuffingWithin.String()
 		out = append(out, detect.Finding{Type: detect.CredentialStuffing, Details: d})
 	}
 	switch {
 	case p.BlockIP.Enabled() && c.IP >= p.BlockIP.Failures:
-		d := countDetails(c)
+		d := p.countDetails(c)
 		d["threshold"], d["window"], d["reason"] = p.BlockIP.Failures, p.BlockIP.Within.String(), "failed_logins"
 		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: p.BlockIP, Reason: "failed_logins", Details: d})
 	case stuffing:
@@ -61,18 +61,30 @@ func (p Policy) AssessFailure(c detect.LoginCounts) []detect.Finding {
 		if !ban.Enabled() {
 			ban = detect.Ban{Failures: p.StuffingAccounts, Within: p.StuffingWithin, Base: DefaultStuffingBan, Max: 24 * time.Hour}
 		}
-		d := countDetails(c)
+		d := p.countDetails(c)
 		d["reason"] = "credential_stuffing"
 		out = append(out, detect.Finding{Type: detect.IPBlocked, Action: detect.BlockAddress, Ban: ban, Reason: "credential_stuffing", Details: d})
 	}
 	return out
 }
 
-// countDetails are the counts every login event carries, in a map sized
-// for them and the request's details (8 entries stay one map group).
-func countDetails(c detect.LoginCounts) detect.Details {
+// countDetails are the counts a login event carries: those the site's
+// policy keeps (a counter that is not configured is absent, not 0), in a
+// map sized for them and the request's details (8 entries stay one group).
+func (p Policy) countDetails(c detect.LoginCounts) detect.Details {
 	d := make(detect.Details, 8)
-	d["account_failures"], d["ip_failures"] = c.Account, c.IP
-	d["pair_failures"], d["accounts_from_ip"] = c.Pair, c.AccountsFromIP
+	w := p.Windows()
+	if w.Account > 0 {
+		d["account_failures"] = c.Account
+	}
+	if w.IP > 0 {
+		d["ip_failures"] = c.IP
+	}
+	if w.Pair > 0 {
+		d["pair_failures"] = c.Pair
+	}
+	if w.Stuffing > 0 {
+		d["accounts_from_ip"] = c.AccountsFromIP
+	}
 	return d
 }

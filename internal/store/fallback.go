@@ -23,6 +23,23 @@ type FallbackCounter struct {
 	mem     *MemoryCounter
 	onError func(op string)
 	down    atomic.Bool
+	hook    atomic.Pointer[HealthHook]
+}
+
+// HealthHook is told about the primary's health, so that the Caddy layer can
+// log an outage once when it starts and once when it ends instead of once
+// per failed operation. Either field may be nil.
+type HealthHook struct {
+	// Changed is called once per transition, with the error that caused a
+	// fall (nil when an outside check noticed it). It runs on the goroutine
+	// that noticed, which may be serving a request: it must be quick. Two
+	// transitions close together may be reported out of order, so a
+	// receiver that needs the state now reads Healthy.
+	Changed func(healthy bool, cause error)
+	// Checked is called after every outside check (SetHealthy): with Redis,
+	// each resynchronisation of the decisions, which is how the health
+	// report knows when the last one succeeded.
+	Checked func(healthy bool)
 }
 
 // NewFallbackCounter wraps primary. onError, when set, is called with the
@@ -87,7 +104,28 @@ func (f *FallbackCounter) Healthy() bool { return !f.down.Load() }
 // periodic resync) update the state when no login has tried the primary
 // lately; without it, fail_mode closed, which refuses logins while the store
 // is unhealthy, would never see the store come back.
-func (f *FallbackCounter) SetHealthy(ok bool) { f.down.Store(!ok) }
+func (f *FallbackCounter) SetHealthy(ok bool) {
+	f.setDown(!ok, nil)
+	if h := f.hook.Load(); h != nil && h.Checked != nil {
+		h.Checked(ok)
+	}
+}
+
+// SetHealthHook installs h (nil removes it). The store outlives the configs
+// that use it, so the hook is replaced rather than fixed at construction.
+func (f *FallbackCounter) SetHealthHook(h *HealthHook) { f.hook.Store(h) }
+
+// setDown records the health and tells the hook about a change. The state is
+// read before it is written so that the usual case, no change, costs no
+// write to a cache line every login shares.
+func (f *FallbackCounter) setDown(down bool, cause error) {
+	if f.down.Load() == down || f.down.Swap(down) == down {
+		return
+	}
+	if h := f.hook.Load(); h != nil && h.Changed != nil {
+		h.Changed(!down, cause)
+	}
+}
 
 // Memory returns the local counter, for tests and metrics.
 func (f *FallbackCounter) Memory() *MemoryCounter { return f.mem }
@@ -98,13 +136,13 @@ func (f *FallbackCounter) Memory() *MemoryCounter { return f.mem }
 // nor allowed to flip the state.
 func (f *FallbackCounter) observe(op string, err error) bool {
 	if err == nil {
-		f.down.Store(false)
+		f.setDown(false, nil)
 		return true
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, errNotHashID) {
 		return false
 	}
-	f.down.Store(true)
+	f.setDown(true, err)
 	if f.onError != nil {
 		f.onError(op)
 	}
