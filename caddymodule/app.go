@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/respond"
 	"github.com/vigilsec/vigil/respond/alert"
 )
@@ -53,6 +54,10 @@ type App struct {
 	// Slack, email, PagerDuty), through a durable outbox. See the Alerts section of README.md.
 	Alerts []AlertConfig `json:"alerts,omitempty"`
 
+	// GeoIP locates logins and events (country, city, ASN) for the
+	// location, risk and session anomaly detectors. Optional.
+	GeoIP *GeoIPConfig `json:"geoip,omitempty"`
+
 	allow     []netip.Prefix
 	state     *sharedState
 	poolKey   string
@@ -63,6 +68,8 @@ type App struct {
 	core      *respond.Core // the responder every site of this config shares
 	logSink   *respond.QueuedSink
 	ctx       caddy.Context
+	locator   *geoip.Locator // nil without geoip
+	geoKey    string
 }
 
 // StoreConfig selects and configures the backing store.
@@ -159,6 +166,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("Caddy events app unavailable; security events are not emitted as Caddy events", zap.Error(err))
 	}
 	a.buildCore()
+	if err := a.provisionGeoIP(); err != nil {
+		return err
+	}
+	if a.locator != nil {
+		a.core.Locator = a.locator
+	}
 	return nil
 }
 
@@ -258,7 +271,7 @@ func (a *App) Cleanup() error {
 	if a.logSink != nil {
 		_ = a.logSink.Close()
 	}
-	alertsErr := a.cleanupAlerts()
+	alertsErr := errors.Join(a.cleanupAlerts(), a.cleanupGeoIP())
 	if a.poolKey == "" {
 		return alertsErr
 	}

@@ -30,6 +30,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		fail_mode open|closed
 //		events_retention <duration>
 //		alert webhook|slack|email|pagerduty … { … }   (see parseAlert)
+//		geoip <City-or-Country.mmdb> [asn <ASN.mmdb>] [{ poll <dur> }]
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -70,6 +71,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.EventsRetention = dur
+		case "geoip":
+			g, err := parseGeoIP(d)
+			if err != nil {
+				return err
+			}
+			a.GeoIP = g
 		case "alert":
 			c, err := parseAlert(d)
 			if err != nil {

@@ -43,6 +43,11 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		honeypot <path-glob>...
 //		probes off | probes { … }                 (see parseProbes)
 //		intrusion_ban <dur> [max <dur>]
+//		location { … }                           (see parseLocation)
+//		risk [{ … }]                              (see parseRisk)
+//		spray <ips> ips <accounts> accounts within <dur> [tighten <n>]
+//		distributed <ips> ips <attempts> attempts within <dur>
+//		block_network <n> within <dur> for <dur> [max <dur>]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -114,6 +119,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Probes, err = parseProbes(d)
 		case "intrusion_ban":
 			h.IntrusionBan, err = parseBanLength(d)
+		case "location":
+			h.Location, err = parseLocation(d)
+		case "risk":
+			h.Risk, err = parseRisk(d)
+		case "spray":
+			h.Spray, err = parseSpray(d)
+		case "distributed":
+			h.Distributed, err = parseDistributed(d)
+		case "block_network":
+			h.BlockNetwork, err = parseBan(d)
 		default:
 			return d.Errf("unknown vigil subdirective %q", d.Val())
 		}

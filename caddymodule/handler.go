@@ -78,6 +78,20 @@ type Handler struct {
 	// first ban, doubled for repeat offenders up to max. Default 1h max 24h.
 	IntrusionBan *BanLength `json:"intrusion_ban,omitempty"`
 
+	// Location raises UNUSUAL_LOCATION, IMPOSSIBLE_TRAVEL and
+	// SESSION_ANOMALY from where logins and sessions come from. Needs the
+	// global geoip option.
+	Location *LocationConfig `json:"location,omitempty"`
+	// Risk scores each login against the user's history.
+	Risk *RiskConfig `json:"risk,omitempty"`
+	// Spray detects password spraying across the site.
+	Spray *SprayConfig `json:"spray,omitempty"`
+	// Distributed detects one account attacked from many addresses.
+	Distributed *DistributedConfig `json:"distributed,omitempty"`
+	// BlockNetwork blocks a /24 (IPv4) or /48 (IPv6) whose addresses
+	// together fail this often: a botnet rotating addresses in one network.
+	BlockNetwork *BanPolicy `json:"block_network,omitempty"`
+
 	// Source is where this handler was configured ("Caddyfile:12", set by
 	// the Caddyfile adapter), so errors found while provisioning can say.
 	Source string `json:"source,omitempty"`
@@ -194,6 +208,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
+	}
+	if err := h.validateBehaviour(); err != nil {
+		return err
 	}
 	return h.validateAccess()
 }

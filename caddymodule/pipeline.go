@@ -22,17 +22,21 @@ import (
 // here; ServeHTTP does not change.
 //
 // Checks: blocks, login route, session identity, probes, session refusal,
-// restrict, login guard. Probes run before the session refusal so that a
+// restrict, login guard, login behaviour (place and risk). Probes run before the session refusal so that a
 // scanner without a session is still recorded and blocked.
 func (h *Handler) buildPipeline(ctx caddy.Context) error {
 	h.pipeline = detect.Pipeline{Checks: []detect.Check{h.responder.Blocks()}}
 	p, st, log := &h.pipeline, h.app.store(), slog.New(zapslog.NewHandler(h.logger.Core()))
 
+	behave, err := h.buildBehaviour(log)
+	if err != nil {
+		return err
+	}
 	var logins *loginpkg.Detector
 	if len(h.Logins) > 0 {
 		logins = loginpkg.New(loginpkg.Options{
 			Routes: h.Logins, Policy: h.loginPolicy(), MaxBody: h.MaxBodyBytes, MonitorOnly: h.MonitorOnly,
-			Counter: st.Counter, Responder: h.responder, Logger: log,
+			Counter: st.Counter, Responder: h.responder, Logger: log, Tighten: behave.tighten(),
 			Hooks: loginpkg.Hooks{Attempt: func(o string) { loginAttempts.WithLabelValues(o).Inc() }},
 		})
 		p.Checks = append(p.Checks, logins.Match())
@@ -48,7 +52,6 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 	po := probes.Options{Ban: h.IntrusionBan.ban(), Buckets: st.Buckets, Actor: h.responder, Pool: h.pool, Logger: log,
 		AgentsEvicted: evictionsOf(respond.StateAgents)}
 	h.Probes.options(&po)
-	var err error
 	if po.Honeypot, err = compileHoneypots(h.Honeypot); err != nil {
 		return err
 	}
@@ -72,6 +75,11 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 	if logins != nil {
 		p.Checks = append(p.Checks, logins)
 		p.Observers = append(p.Observers, logins)
+	}
+	if behave.detector != nil {
+		// after the login detector: it reads the account and its verdict
+		p.Checks = append(p.Checks, behave.detector)
+		p.Observers = append(p.Observers, behave.detector)
 	}
 	if pd.Scans() {
 		p.Observers = append(p.Observers, pd)

@@ -35,6 +35,16 @@ const (
 	SystemIntrusion     Type = "SYSTEM_INTRUSION"
 	SessionRevoked      Type = "SESSION_REVOKED"
 	AdminAction         Type = "ADMIN_ACTION"
+	// SuspiciousLogin: a successful login whose risk score reached the
+	// site's risk alert threshold.
+	SuspiciousLogin Type = "SUSPICIOUS_LOGIN"
+	// PasswordSpray: failures spread over many sources and many accounts.
+	PasswordSpray Type = "PASSWORD_SPRAY"
+	// DistributedBruteForce: one account tried from many sources.
+	DistributedBruteForce Type = "DISTRIBUTED_BRUTE_FORCE"
+	// SessionAnomaly: a verified session used from a country or network
+	// other than the one it started from.
+	SessionAnomaly Type = "SESSION_ANOMALY"
 )
 
 // Types lists every event type, in documentation order.
@@ -42,7 +52,8 @@ var Types = []Type{
 	SuccessfulLogin, FailedLogin, AccountLocked, IPBlocked, UnusualLocation,
 	ImpossibleTravel, CredentialStuffing, DataAccessAnomaly, BulkExport,
 	SensitiveDataAccess, PermissionViolation, SystemIntrusion, SessionRevoked,
-	AdminAction,
+	AdminAction, SuspiciousLogin, PasswordSpray, DistributedBruteForce,
+	SessionAnomaly,
 }
 
 // ParseType accepts an event type name in any letter case.
@@ -105,7 +116,7 @@ func DefaultSeverity(t Type) Severity {
 	switch t {
 	case SuccessfulLogin, FailedLogin, SensitiveDataAccess, AdminAction:
 		return Low
-	case AccountLocked, IPBlocked, UnusualLocation, PermissionViolation, SessionRevoked:
+	case AccountLocked, IPBlocked, UnusualLocation, PermissionViolation, SessionRevoked, SuspiciousLogin:
 		return Medium
 	default:
 		return High

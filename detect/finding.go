@@ -28,6 +28,11 @@ const (
 	// BlockAddress refuses every request from Finding.Target (an address
 	// or range; empty: the request's ClientNet).
 	BlockAddress
+	// EndSessions revokes every session of the user Finding.Target issued
+	// until now (empty: the request's verified session user).
+	EndSessions
+	// EndSession revokes one token: Finding.Target is its ID (jti).
+	EndSession
 )
 
 // Finding is a detector's conclusion: an event to record and, possibly, a

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -20,6 +21,20 @@ type Identity struct {
 	// refusedOnce makes the first refusal of a revoked token (per process)
 	// the one that records SESSION_REVOKED, not every retry.
 	refusedOnce atomic.Bool
+	// seen is the address the token was last used from (SeenFrom).
+	seen atomic.Pointer[netip.Addr]
+}
+
+// SeenFrom records that the token was used from ip and reports whether
+// that is an address other than the one it was last used from (the first
+// use included). Identities are cached per token, so a session used from
+// one address costs one comparison per request and no allocation.
+func (id *Identity) SeenFrom(ip netip.Addr) bool {
+	if last := id.seen.Load(); last != nil && *last == ip {
+		return false
+	}
+	id.seen.Store(&ip)
+	return true
 }
 
 // FirstRefusal reports true once per identity: the first time its token is

@@ -48,7 +48,27 @@ type Login struct {
 	Attempt  Attempt
 	Counts   LoginCounts
 	Reserved bool
+	// Outcome is the login detector's verdict on the upstream's answer,
+	// for the observers after it: OutcomeNone until then (and when the
+	// upstream never answered).
+	Outcome LoginOutcome
+	// Place is where the attempt came from, when the site locates logins.
+	Place Place
+	// Risk is the attempt's risk score (0–100) when the site scores
+	// logins; RiskDetails its explanation, kept only when the score is
+	// worth an event.
+	Risk        int
+	RiskDetails Details
 }
+
+// LoginOutcome is the verdict on a login attempt.
+type LoginOutcome uint8
+
+const (
+	OutcomeNone LoginOutcome = iota
+	OutcomeSuccess
+	OutcomeFailure
+)
 
 // Net is the client's address as per-address counters and blocks key it.
 func (r *Request) Net() string { return ClientNet(r.IP) }
@@ -68,6 +88,10 @@ type Facts struct {
 	Session string
 	// SessionKey is AccountKey(Session), computed once per token.
 	SessionKey string
+	// Place is where IP is, when a detector located it (logins); events
+	// about requests that were not located are located as they are built,
+	// off the request path, when the app has a GeoIP database.
+	Place Place
 }
 
 // Facts takes the snapshot.
@@ -86,8 +110,11 @@ func (r *Request) Facts() Facts {
 	if id := r.Identity; id != nil {
 		f.User, f.Session, f.SessionKey = id.User, id.User, id.UserKey
 	}
-	if r.Login != nil && r.Login.User != "" {
-		f.User = r.Login.User
+	if r.Login != nil {
+		if r.Login.User != "" {
+			f.User = r.Login.User
+		}
+		f.Place = r.Login.Place
 	}
 	return f
 }
@@ -107,6 +134,7 @@ func (f Facts) Event(t Type, now time.Time, d Details) Event {
 	if f.IP.IsValid() {
 		e.IP = f.IP.String()
 	}
+	e.Country, e.City, e.ASN = f.Place.Country, Display(f.Place.City), f.Place.ASN
 	if d == nil {
 		// sized for the request's details and a few of a detector's own
 		d = make(Details, 8)

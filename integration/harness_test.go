@@ -257,6 +257,9 @@ type upstream struct {
 
 	mu   sync.Mutex
 	seen []loginAttempt
+	// risk is the X-Vigil-Risk header of each login form that reached the
+	// app ("" when absent), in order.
+	risk []string
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -267,9 +270,27 @@ func newUpstream(t *testing.T) *upstream {
 		u.seen = append(u.seen, loginAttempt{user, ok})
 		u.mu.Unlock()
 	}})
-	u.srv = httptest.NewServer(u.app)
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/login" {
+			u.mu.Lock()
+			u.risk = append(u.risk, r.Header.Get("X-Vigil-Risk"))
+			u.mu.Unlock()
+		}
+		u.app.ServeHTTP(w, r)
+	}))
 	t.Cleanup(u.srv.Close)
 	return u
+}
+
+// lastRisk is the X-Vigil-Risk header the last login form reached the app
+// with, and whether any login reached it.
+func (u *upstream) lastRisk() (string, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.risk) == 0 {
+		return "", false
+	}
+	return u.risk[len(u.risk)-1], true
 }
 
 // addr is host:port for reverse_proxy.
@@ -783,6 +804,9 @@ type event struct {
 	Site     string         `json:"site"`
 	User     string         `json:"user"`
 	IP       string         `json:"ip"`
+	Country  string         `json:"country"`
+	City     string         `json:"city"`
+	ASN      uint           `json:"asn"`
 	Details  map[string]any `json:"details"`
 }
 

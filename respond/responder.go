@@ -22,6 +22,9 @@ type Core struct {
 	FailClosed bool
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Locator places the addresses of events (country, city, ASN); nil
+	// without a GeoIP database.
+	Locator detect.Locator
 
 	sessions lifetimes
 }
@@ -77,12 +80,15 @@ func (r *Responder) Act(ctx context.Context, f detect.Finding) detect.Outcome {
 	if f.Time.IsZero() {
 		f.Time = r.core.now()
 	}
+	r.core.locate(&f)
 	ev := f.Facts.Event(f.Type, f.Time, f.Details)
 	if f.Severity != 0 {
 		ev.Severity = f.Severity
 	}
 	kind, target := decisionOf(&f)
 	switch {
+	case f.Action == detect.EndSessions || f.Action == detect.EndSession:
+		return r.endSessions(ctx, &f, ev)
 	case kind == "":
 		return r.record(ctx, &f, ev)
 	case kind == Block && r.core.Allowed(f.Facts.IP):

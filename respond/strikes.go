@@ -24,6 +24,7 @@ const (
 	StatePending     = "pending"      // RedisDecisions' outage writes awaiting replay
 	StateVerifyCache = "verify_cache" // detect/session's verified tokens
 	StateAgents      = "agents"       // detect/probes' User-Agent verdicts
+	StateRisk        = "risk"         // login risk profiles (store.MemoryRisk)
 )
 
 // evictions is the eviction hook of one bounded structure, nil when

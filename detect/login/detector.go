@@ -45,6 +45,10 @@ type Options struct {
 	Responder   Responder
 	Hooks       Hooks
 	Logger      *slog.Logger
+	// Tighten, when set, returns the lockout threshold in force on a site
+	// now when something site-wide (a password spray) lowers it; 0 leaves
+	// the policy's.
+	Tighten func(site string, now time.Time) int
 }
 
 // Detector is the login family's check (Guard), its route matcher (Match)
@@ -144,7 +148,11 @@ func (d *Detector) reserve(ctx context.Context, req *detect.Request) {
 // the reservation just made, so even the first login after Redis dies is
 // refused.
 func (d *Detector) limit(ctx context.Context, req *detect.Request) *detect.Refusal {
-	l, p := req.Login, &d.opt.Policy
+	site := req.Site
+	if site == "" {
+		site = req.HTTP.Host
+	}
+	l, p := req.Login, d.policy(site, req.Start)
 	var ref *detect.Refusal
 	switch {
 	case d.opt.Responder.FailClosed():
@@ -186,10 +194,12 @@ func (d *Detector) Observe(req *detect.Request, a detect.Answer) {
 	}
 	now, f := a.At(), req.Facts()
 	if l.User == "" || !d.opt.Routes[l.Route].Succeeded(a.Status, a.Header) {
+		l.Outcome = detect.OutcomeFailure
 		d.attempt("failure")
 		d.recordFailure(ctx, f, l, now)
 		return
 	}
+	l.Outcome = detect.OutcomeSuccess
 	d.attempt("success")
 	if err := d.opt.Counter.RecordSuccess(ctx, l.Attempt); err != nil {
 		d.opt.Logger.Debug("clearing login failures", "error", err)
@@ -211,7 +221,7 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 	if !f.IP.IsValid() {
 		return
 	}
-	for _, fd := range d.opt.Policy.AssessFailure(l.Counts) {
+	for _, fd := range d.policy(f.Site, now).AssessFailure(l.Counts) {
 		switch fd.Action {
 		case detect.LockAccount:
 			if l.User == "" {
@@ -224,6 +234,21 @@ func (d *Detector) recordFailure(ctx context.Context, f detect.Facts, l *detect.
 		fd.Facts, fd.Time = f, now
 		d.opt.Responder.Act(ctx, fd)
 	}
+}
+
+// policy is the site's policy now: the lockout lowered while Tighten says
+// so.
+func (d *Detector) policy(site string, now time.Time) *Policy {
+	p := &d.opt.Policy
+	if d.opt.Tighten == nil || !p.Lockout.Enabled() {
+		return p
+	}
+	if t := d.opt.Tighten(site, now); t > 0 && t < p.Lockout.Failures {
+		tight := *p
+		tight.Lockout.Failures = t
+		return &tight
+	}
+	return p
 }
 
 func (d *Detector) attempt(outcome string) {
