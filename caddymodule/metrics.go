@@ -24,11 +24,11 @@ var (
 	}, []string{"sink"})
 	stateEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "state_evictions_total",
-		Help: "Live entries of in-memory state evicted to stay within their bound, by state (counters, windows, buckets, sums, profiles, decisions, strikes, pending, verify_cache, agents; see docs/bounds.md).",
+		Help: "Live entries of in-memory state evicted to stay within their bound, by state (counters, windows, buckets, sums, profiles, risk, decisions, strikes, pending, verify_cache, agents; see docs/bounds.md).",
 	}, []string{"state"})
 	enforcedRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "enforced_requests_total",
-		Help: "Requests refused at the gateway, by action (block, lock, store_down, bad_login, intrusion, restricted, revoked, session_required, session_invalid).",
+		Help: "Requests refused at the gateway, by action (block, lock, store_down, bad_login, intrusion, restricted, revoked, session_required, session_invalid, risk_block).",
 	}, []string{"action"})
 	activeDecisions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "vigil", Name: "active_decisions",

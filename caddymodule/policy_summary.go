@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,12 +63,31 @@ func (h *Handler) policyFields() []zapcore.Field {
 		zap.String("probes_sensitivity", sensitivity),
 		zap.String("intrusion_ban", intrusionSummary(h.IntrusionBan)),
 		zap.Bool("monitor_only", h.MonitorOnly),
+		zap.Bool("location", h.Location != nil),
+		zap.String("risk", riskSummary(h.Risk)),
+		zap.String("block_network", banSummary(h.BlockNetwork)),
+		zap.Bool("spray", h.Spray != nil),
+		zap.Bool("distributed", h.Distributed != nil),
 	}
 	if h.app != nil {
 		typ, _ := h.app.storeSummary()
 		fields = append(fields, zap.String("store", typ), zap.String("fail_mode", h.app.failMode()))
 	}
 	return fields
+}
+
+// riskSummary is "alert 30, challenge 16, block off".
+func riskSummary(r *RiskConfig) string {
+	if r == nil {
+		return "off"
+	}
+	step := func(name string, v int) string {
+		if v == 0 {
+			return name + " off"
+		}
+		return name + " " + strconv.Itoa(v)
+	}
+	return step("alert", r.Alert) + ", " + step("challenge", r.Challenge) + ", " + step("block", r.Block)
 }
 
 func banSummary(b *BanPolicy) string {

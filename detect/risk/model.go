@@ -68,8 +68,9 @@ const (
 // The thresholds docs/risk.md proposes (see its evaluation): challenge
 // at 16 asks for a second factor on about 1 % of legitimate logins; alert
 // at 30 reports the logins that look like a new country or a new device
-// on a new network; block at 80 refuses what no legitimate login of the
-// evaluation reached (scripted clients from abroad).
+// on a new network; block at 80 refuses what at most 0.001 % of the
+// evaluation's legitimate logins reached (scripts, new devices on new
+// networks).
 const (
 	DefaultChallenge = 16
 	DefaultAlert     = 30
