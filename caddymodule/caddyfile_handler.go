@@ -48,6 +48,9 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		spray <ips> ips <accounts> accounts within <dur> [tighten <n>]
 //		distributed <ips> ips <attempts> attempts within <dur>
 //		block_network <n> within <dur> for <dur> [max <dur>]
+//		export <path-glob>... { … }              (see parseExport)
+//		sensitive <path-glob>... [{ hours <HH-HH> }]
+//		enumeration <pattern> <n> within <dur>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -129,6 +132,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Distributed, err = parseDistributed(d)
 		case "block_network":
 			h.BlockNetwork, err = parseBan(d)
+		case "export":
+			var e ExportConfig
+			if e, err = parseExport(d); err == nil {
+				h.Export = append(h.Export, e)
+			}
+		case "sensitive":
+			var s SensitiveConfig
+			if s, err = parseSensitive(d); err == nil {
+				h.Sensitive = append(h.Sensitive, s)
+			}
+		case "enumeration":
+			var e EnumerationConfig
+			if e, err = parseEnumeration(d); err == nil {
+				h.Enumeration = append(h.Enumeration, e)
+			}
 		default:
 			return d.Errf("unknown vigil subdirective %q", d.Val())
 		}

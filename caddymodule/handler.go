@@ -92,6 +92,14 @@ type Handler struct {
 	// together fail this often: a botnet rotating addresses in one network.
 	BlockNetwork *BanPolicy `json:"block_network,omitempty"`
 
+	// Export routes are watched for data leaving: bulk exports, volumes
+	// above baseline, unusual queries.
+	Export []ExportConfig `json:"export,omitempty"`
+	// Sensitive routes record every access.
+	Sensitive []SensitiveConfig `json:"sensitive,omitempty"`
+	// Enumeration counts distinct ids per subject on id patterns.
+	Enumeration []EnumerationConfig `json:"enumeration,omitempty"`
+
 	// Source is where this handler was configured ("Caddyfile:12", set by
 	// the Caddyfile adapter), so errors found while provisioning can say.
 	Source string `json:"source,omitempty"`
@@ -212,6 +220,9 @@ func (h *Handler) Validate() error {
 	if err := h.validateBehaviour(); err != nil {
 		return err
 	}
+	if err := h.validateData(); err != nil {
+		return err
+	}
 	return h.validateAccess()
 }
 
@@ -236,7 +247,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if req.Identity != nil && repl != nil {
 		repl.Set("http.vigil.user", req.Identity.User)
 	}
-	x.watch(h.pipeline.Tap(req))
+	if tap := h.pipeline.Tap(req); tap != nil {
+		x.watch(tap)
+		defer x.endOnPanic()
+	}
 	spent := time.Since(req.Start)
 	err := next.ServeHTTP(x, r)
 	if x.done() {

@@ -24,7 +24,7 @@ var (
 	}, []string{"sink"})
 	stateEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "state_evictions_total",
-		Help: "Live entries of in-memory state evicted to stay within their bound, by state (counters, windows, buckets, sums, profiles, risk, decisions, strikes, pending, verify_cache, agents; see docs/bounds.md).",
+		Help: "Live entries of in-memory state evicted to stay within their bound, by state (counters, windows, buckets, sums, profiles, risk, distinct, decisions, strikes, pending, verify_cache, agents; see docs/bounds.md).",
 	}, []string{"state"})
 	enforcedRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "vigil", Name: "enforced_requests_total",

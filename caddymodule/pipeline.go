@@ -76,6 +76,15 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 		p.Checks = append(p.Checks, logins)
 		p.Observers = append(p.Observers, logins)
 	}
+	dd, err := h.buildData(log)
+	if err != nil {
+		return err
+	}
+	if dd != nil {
+		// after the session checks: the subject is the verified user
+		p.Checks = append(p.Checks, dd)
+		p.Taps = append(p.Taps, dd)
+	}
 	if behave.detector != nil {
 		// after the login detector: it reads the account and its verdict
 		p.Checks = append(p.Checks, behave.detector)
@@ -94,7 +103,7 @@ func (h *Handler) buildSessions(ctx caddy.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	o.ExtraClaims = ruleClaims(h.Restrict, orString(o.RolesClaim, "roles"))
+	o.ExtraClaims = append(ruleClaims(h.Restrict, orString(o.RolesClaim, "roles")), dataClaims(h.Export)...)
 	o.MonitorOnly, o.Responder, o.Logger, o.Now = h.MonitorOnly, h.responder, log, h.now
 	o.Hooks = session.Hooks{
 		Verified: verifiedFresh.Inc, Cached: verifiedCached.Inc, Invalid: verifiedInvalid.Inc,

@@ -32,6 +32,7 @@ type exchange struct {
 	tap    detect.ResponseTap
 	body   *decode.Stream // the tap's view of the body; nil until the header
 	cut    bool           // a tap ended the answer
+	ended  bool           // the tap was told the answer ended
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -113,15 +114,27 @@ func (x *exchange) startTap() {
 
 // done tells the tap the answer ended and reports whether a tap cut it.
 func (x *exchange) done() (cut bool) {
-	if x.tap == nil {
-		return false
+	if x.tap == nil || x.ended {
+		return x.cut
 	}
+	x.ended = true
 	complete := !x.cut
 	if x.body != nil {
 		complete = x.body.Close() == nil && complete
 	}
 	x.tap.Done(complete)
 	return x.cut
+}
+
+// endOnPanic tells the tap the answer ended when the upstream handler
+// panics instead of returning: Caddy's reverse proxy aborts with
+// http.ErrAbortHandler when copying the body fails (a client that went
+// away mid-download, a cut). What left before that is still counted.
+func (x *exchange) endOnPanic() {
+	if p := recover(); p != nil {
+		x.done()
+		panic(p)
+	}
 }
 
 // clientIP is Caddy's client_ip variable, which honours trusted_proxies; an

@@ -334,6 +334,8 @@ type gatewayConfig struct {
 	Policy string // lines inside the site's `vigil { }` handler; default defaultPolicy
 	// Upstream is the reverse_proxy target; default: a new demo app.
 	Upstream *upstream
+	// Site is extra lines of the site block, before vigil (e.g. encode).
+	Site string
 }
 
 type gateway struct {
@@ -464,6 +466,7 @@ func (g *gateway) caddyfile(cfg gatewayConfig) string {
 
 http://127.0.0.1:%d {
 	bind 127.0.0.1
+	%s
 	vigil {
 		%s
 	}
@@ -471,7 +474,7 @@ http://127.0.0.1:%d {
 		header_up X-Vigil-User {http.vigil.user}
 	}
 }
-`, g.admin, cfg.Global, g.port, cfg.Policy, cfg.Upstream.addr())
+`, g.admin, cfg.Global, g.port, cfg.Site, cfg.Policy, cfg.Upstream.addr())
 }
 
 func (g *gateway) writeConfig(cfg gatewayConfig) {

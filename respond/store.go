@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/data/query"
 	"github.com/vigilsec/vigil/detect/risk"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -44,7 +45,8 @@ type Store struct {
 	Buckets   detect.Buckets // the probe detectors' per-address leaky buckets
 	Sums      detect.SumWindow
 	Profiles  detect.Profiles
-	Risk      risk.Store // the login risk model's frequency tables (docs/risk.md)
+	Distinct  query.Distinct // approximate distinct counts (HyperLogLog): the ids a subject enumerated
+	Risk      risk.Store     // the login risk model's frequency tables (docs/risk.md)
 	Decisions DecisionStore
 	Events    EventLog
 	Cache     *DecisionCache
@@ -83,6 +85,7 @@ func NewMemoryStore(opts MemoryOptions, hooks Hooks) *Store {
 		Buckets:   store.NewMemoryBuckets(hooks.evictions(StateBuckets)),
 		Sums:      store.NewMemorySums(hooks.evictions(StateSums)),
 		Profiles:  store.NewMemoryProfiles(hooks.evictions(StateProfiles)),
+		Distinct:  store.NewMemoryDistinct(hooks.evictions(StateDistinct)),
 		Risk:      store.NewMemoryRisk(0, hooks.evictions(StateRisk)),
 		Decisions: NewMemoryDecisions(cache),
 		Events:    NewMemoryEvents(opts.EventCapacity),
@@ -129,6 +132,7 @@ func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Durati
 		Buckets:   store.NewFallbackBuckets(store.NewRedisBuckets(ks), store.NewMemoryBuckets(hooks.evictions(StateBuckets)), hooks.storeError),
 		Sums:      store.NewFallbackSums(store.NewRedisSums(ks), store.NewMemorySums(hooks.evictions(StateSums)), hooks.storeError),
 		Profiles:  store.NewFallbackProfiles(store.NewRedisProfiles(ks), store.NewMemoryProfiles(hooks.evictions(StateProfiles)), hooks.storeError),
+		Distinct:  store.NewFallbackDistinct(store.NewRedisDistinct(ks), store.NewMemoryDistinct(hooks.evictions(StateDistinct)), hooks.storeError),
 		Risk:      store.NewFallbackRisk(store.NewRedisRisk(ks), store.NewMemoryRisk(0, hooks.evictions(StateRisk)), hooks.storeError),
 		Decisions: decisions,
 		Events:    events,

@@ -25,6 +25,7 @@ const (
 	StateVerifyCache = "verify_cache" // detect/session's verified tokens
 	StateAgents      = "agents"       // detect/probes' User-Agent verdicts
 	StateRisk        = "risk"         // login risk profiles (store.MemoryRisk)
+	StateDistinct    = "distinct"     // HyperLogLog distinct counts (store.MemoryDistinct)
 )
 
 // evictions is the eviction hook of one bounded structure, nil when

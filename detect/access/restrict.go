@@ -94,13 +94,10 @@ func (d *Detector) violated(r *http.Request, id *detect.Identity) *Rule {
 	if len(d.opt.Rules) == 0 {
 		return nil
 	}
-	var stripped *http.Request
-	if strings.IndexByte(r.URL.Path, ';') >= 0 {
-		stripped = withoutPathParams(r)
-	}
+	p := NewPathView(r)
 	for i := range d.opt.Rules {
 		rule := &d.opt.Rules[i]
-		if !rule.Match.Match(r) && (stripped == nil || !rule.Match.Match(stripped)) && !rawPrefix(rule.Path, r.URL.Path) {
+		if !p.Matches(rule.Match, rule.Path) {
 			continue
 		}
 		if id == nil || !id.Holds(rule.Roles, rule.Claim) {
@@ -108,6 +105,31 @@ func (d *Detector) violated(r *http.Request, id *detect.Identity) *Rule {
 		}
 	}
 	return nil
+}
+
+// PathView is a request's path as the apps behind Vigil may route it: the
+// path Caddy's matcher cleans (as Go's ServeMux does), the path with ";"
+// parameters stripped (Tomcat, Jetty, Spring), and the path as sent,
+// uncleaned (Express and others route "/admin/../x" under /admin/). A rule
+// about a path must hold on every one of them, or it can be walked around.
+type PathView struct {
+	r, stripped *http.Request
+}
+
+// NewPathView prepares r's routings; it allocates only for a path with
+// ";" parameters.
+func NewPathView(r *http.Request) PathView {
+	v := PathView{r: r}
+	if strings.IndexByte(r.URL.Path, ';') >= 0 {
+		v.stripped = withoutPathParams(r)
+	}
+	return v
+}
+
+// Matches reports whether m (compiled from pattern) matches any routing of
+// the path.
+func (v PathView) Matches(m Matcher, pattern string) bool {
+	return m.Match(v.r) || (v.stripped != nil && m.Match(v.stripped)) || rawPrefix(pattern, v.r.URL.Path)
 }
 
 // rawPrefix matches a prefix pattern ("/admin/*") against the path exactly

@@ -128,7 +128,11 @@ func TestLeaseCoversEveryAttempt(t *testing.T) {
 			var ds []*Dispatcher
 			for range 2 {
 				ds = append(ds, start(t, Options{Outbox: ob(), Routes: []Route{{Sender: webhook(t, rc.url()), Policy: pol}},
-					Hooks: c.hooks(), LeaseSlack: 300 * time.Millisecond}))
+					// a slack of 16 × 100 ms would cover the batch; 1.5 s
+					// covers about half, so the release path runs too, and
+					// leaves a filing of the outcome 750 ms even on a
+					// machine stalled by other work
+					Hooks: c.hooks(), LeaseSlack: 1500 * time.Millisecond}))
 			}
 			var ids []string
 			for i := range leaseBatch {

@@ -1,0 +1,113 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/access"
+)
+
+var errThrottled = errors.New("export limit reached: try again later")
+
+// Check counts an export request, refuses it while its subject is
+// throttled, reports an oversized page, and hands an id on an enumeration
+// pattern to the background count.
+func (d *Detector) Check(req *detect.Request) *detect.Refusal {
+	if e := d.opt.Enumeration; e != nil {
+		if enum, id, ok := e.Match(req.HTTP.URL.Path); ok {
+			d.enumerate(req, enum, id)
+		}
+	}
+	if len(d.opt.Groups) == 0 {
+		return nil
+	}
+	g := d.group(access.NewPathView(req.HTTP))
+	if g == nil {
+		return nil
+	}
+	if g.Query != nil && req.HTTP.URL.RawQuery != "" {
+		if f, ok := g.Query.Query(req.HTTP.URL.RawQuery); ok {
+			facts, now := req.Facts(), req.Start
+			f.Details["kind"], f.Details["export"] = f.Kind, g.Name()
+			d.opt.Pool.Go(func() {
+				d.act(detect.Finding{Type: detect.DataAccessAnomaly, Severity: detect.Medium, Time: now, Facts: facts, Details: f.Details})
+			})
+		}
+	}
+	return d.limitRequests(req, g)
+}
+
+// limitRequests counts the request against the group's requests limit
+// and, under over throttle, refuses it while any of the subject's sums is
+// at its limit. A store that fails lets the request through.
+func (d *Detector) limitRequests(req *detect.Request, g *Group) *detect.Refusal {
+	throttle := g.Over == OverThrottle && !d.opt.MonitorOnly
+	if !g.Reqs.on() && !throttle {
+		return nil
+	}
+	ctx := context.WithoutCancel(req.HTTP.Context())
+	key := sumKey(g, subject(req))
+	var over bool
+	if g.Reqs.on() {
+		n, err := d.opt.Sums.Add(ctx, g.reqK, key, 1, req.Start)
+		if err == nil && n == g.Reqs.Max+1 {
+			facts, now := req.Facts(), req.Start
+			d.opt.Pool.Go(func() { d.bulk(g, facts, now, crossing{"requests", n, g.Reqs}) })
+		}
+		over = err == nil && n > g.Reqs.Max
+	}
+	if !throttle {
+		return nil
+	}
+	for _, c := range []struct {
+		l Limit
+		s detect.Sum
+	}{{g.Bytes, g.bytesK}, {g.Rows, g.rowsK}} {
+		if over || !c.l.on() {
+			continue
+		}
+		if v, err := d.opt.Sums.Sum(ctx, c.s, key, req.Start); err == nil && v >= c.l.Max {
+			over = true
+		}
+	}
+	if !over {
+		return nil
+	}
+	return &detect.Refusal{Status: http.StatusTooManyRequests, Retry: g.retry(), Err: errThrottled, Action: "throttle"}
+}
+
+// retry is how long a throttled subject waits at most: the shortest window
+// among the limits (the sums then hold nothing of what throttled it).
+func (g *Group) retry() (r time.Duration) {
+	for _, l := range []Limit{g.Bytes, g.Rows, g.Reqs} {
+		if l.on() && (r == 0 || l.Within < r) {
+			r = l.Within
+		}
+	}
+	return r
+}
+
+// enumerate counts an id off the request path.
+func (d *Detector) enumerate(req *detect.Request, enum int, id string) {
+	facts, subj, now := req.Facts(), subject(req), req.Start
+	d.opt.Pool.Go(func() {
+		f, ok := d.opt.Enumeration.Enumerate(context.Background(), subj, enum, id, now)
+		if !ok {
+			return
+		}
+		f.Details["kind"] = f.Kind
+		d.act(detect.Finding{Type: detect.DataAccessAnomaly, Time: now, Facts: facts, Details: f.Details})
+	})
+}
+
+// peerOf is the value of the peers claim of the request's session.
+func peerOf(req *detect.Request, claim string) string {
+	if claim == "" || req.Identity == nil {
+		return ""
+	}
+	return strings.Join(req.Identity.ClaimRoles[claim], " ")
+}
