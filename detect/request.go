@@ -29,6 +29,11 @@ type Request struct {
 	// session is still recorded and blocked.
 	SessionDenial *Refusal
 
+	// ExportGroup is the data detector's note to itself between its check
+	// and its tap: 1 + the matched export group, -1 for none, 0 when the
+	// check has not looked.
+	ExportGroup int
+
 	login Login // Login points here: marking a login costs no allocation
 }
 

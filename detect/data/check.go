@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
-	"github.com/vigilsec/vigil/detect/access"
 )
 
 var errThrottled = errors.New("export limit reached: try again later")
@@ -25,7 +24,7 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 	if len(d.opt.Groups) == 0 {
 		return nil
 	}
-	g := d.group(access.NewPathView(req.HTTP))
+	g := d.groupOf(req)
 	if g == nil {
 		return nil
 	}

@@ -144,12 +144,25 @@ func subject(req *detect.Request) (key string) {
 	return detect.HashID("ip", req.Net())
 }
 
-// group is the export group whose routes match the request, or nil.
-func (d *Detector) group(v access.PathView) *Group {
+// groupOf is the export group whose routes match the request, or nil;
+// the check's answer is kept on the request for the tap.
+func (d *Detector) groupOf(req *detect.Request) *Group {
+	switch n := req.ExportGroup; {
+	case n > 0:
+		return &d.opt.Groups[n-1]
+	case n < 0:
+		return nil
+	}
+	req.ExportGroup = -1
+	if len(d.opt.Groups) == 0 {
+		return nil
+	}
+	v := access.NewPathView(req.HTTP)
 	for i := range d.opt.Groups {
 		g := &d.opt.Groups[i]
 		for _, r := range g.Routes {
 			if v.Matches(r.Match, r.Pattern) {
+				req.ExportGroup = i + 1
 				return g
 			}
 		}

@@ -17,9 +17,12 @@ func (d *Detector) Tap(req *detect.Request) detect.ResponseTap {
 	if len(d.opt.Groups) == 0 && len(d.opt.Sensitive) == 0 {
 		return nil
 	}
-	v := access.NewPathView(req.HTTP)
-	g := d.group(v)
-	s, pattern := d.sensitive(v)
+	g := d.groupOf(req)
+	var s *Sensitive
+	var pattern string
+	if len(d.opt.Sensitive) > 0 {
+		s, pattern = d.sensitive(access.NewPathView(req.HTTP))
+	}
 	if g == nil && s == nil {
 		return nil
 	}
