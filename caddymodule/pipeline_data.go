@@ -8,10 +8,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/data"
 	"github.com/vigilsec/vigil/detect/data/baseline"
 	"github.com/vigilsec/vigil/detect/data/query"
+	"github.com/vigilsec/vigil/respond"
 )
 
 // defaultBaselineWindow is the baseline's unit of time.
@@ -26,7 +26,7 @@ func (h *Handler) buildData(log *slog.Logger) (*data.Detector, error) {
 	st := h.app.store()
 	o := data.Options{Sums: st.Sums, Profiles: st.Profiles, Actor: h.responder, Pool: h.pool, MonitorOnly: h.MonitorOnly, Logger: log}
 	for i := range h.Export {
-		g, err := h.Export[i].group(st.Profiles)
+		g, err := h.Export[i].group(st)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +55,7 @@ func (h *Handler) buildData(log *slog.Logger) (*data.Detector, error) {
 }
 
 // group is the detector's form of an export block.
-func (e *ExportConfig) group(profiles detect.Profiles) (data.Group, error) {
+func (e *ExportConfig) group(st *respond.Store) (data.Group, error) {
 	routes, err := compileRoutes(e.Paths)
 	if err != nil {
 		return data.Group{}, fmt.Errorf("export: %w", err)
@@ -74,19 +74,23 @@ func (e *ExportConfig) group(profiles detect.Profiles) (data.Group, error) {
 		if window == 0 {
 			window = defaultBaselineWindow
 		}
-		bl, err := baseline.New(baseline.Options{Window: window, Factor: b.Factor, MinHistory: b.MinHistory, Profiles: profiles})
+		bl, err := baseline.New(baseline.Options{Window: window, Factor: b.Factor, MinHistory: b.MinHistory, Profiles: st.Profiles})
 		if err != nil {
 			return data.Group{}, fmt.Errorf("export %s: baseline: %w", e.Paths[0], err)
 		}
 		g.Baseline = bl
 	}
+	// every export block watches its subjects' query shapes (a jump in
+	// distinct parameter sets); page_size adds the page checks
+	qo := query.Options{Shapes: &query.Shapes{}, Distinct: st.Distinct, Profiles: st.Profiles}
 	if p := e.PageSize; p != nil {
-		q, err := query.New(query.Options{PageSize: &query.PageSize{Max: p.Max, Params: p.Params}})
-		if err != nil {
-			return data.Group{}, fmt.Errorf("export %s: page_size: %w", e.Paths[0], err)
-		}
-		g.Query = q
+		qo.PageSize = &query.PageSize{Max: p.Max, Params: p.Params}
 	}
+	q, err := query.New(qo)
+	if err != nil {
+		return data.Group{}, fmt.Errorf("export %s: %w", e.Paths[0], err)
+	}
+	g.Query = q
 	return g, nil
 }
 

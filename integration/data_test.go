@@ -83,7 +83,7 @@ func (a *exportApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newExportUpstream(t *testing.T) (*upstream, *exportApp) {
+func newExportUpstream(t testing.TB) (*upstream, *exportApp) {
 	t.Helper()
 	app := &exportApp{sse: make(chan struct{})}
 	u := &upstream{srv: httptest.NewServer(app), hitsFn: func() int64 { return 0 }}
@@ -327,4 +327,42 @@ func (g *gateway) peakRSS() int64 {
 	}
 	g.t.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// BenchmarkExportThroughput downloads a 100 MB CSV through the built
+// gateway from a route with export accounting (bytes and rows counted as
+// they stream) and from one without, interleaved, and reports MB/s of
+// each: the cost of counting, as a client sees it.
+//
+//	go test ./integration -run XXX -bench ExportThroughput -benchtime 10x
+func BenchmarkExportThroughput(b *testing.B) {
+	up, _ := newExportUpstream(b)
+	for _, c := range []struct{ name, policy string }{
+		{"counted", "export /export/* {\n\t\t\trows 1 within 1h\n\t\t}"},
+		{"uncounted", "export /other/* {\n\t\t\trows 1 within 1h\n\t\t}"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			benchDownload(b, up, c.policy)
+		})
+	}
+}
+
+func benchDownload(b *testing.B, up *upstream, policy string) {
+	g := startGateway(b, gatewayConfig{Global: dataGlobal, Upstream: up, Policy: policy})
+	const rows = 1_150_000 // ≈ 100 MB
+	url := g.base + "/export/customers.csv?rows=" + strconv.Itoa(rows)
+	var n int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(n)
 }

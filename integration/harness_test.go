@@ -262,7 +262,7 @@ type upstream struct {
 	risk []string
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.app = demoapp.New(demoapp.Options{LoginHook: func(user string, ok bool) {
@@ -339,7 +339,7 @@ type gatewayConfig struct {
 }
 
 type gateway struct {
-	t        *testing.T
+	t        testing.TB
 	name     string
 	cfg      gatewayConfig
 	up       *upstream
@@ -393,7 +393,7 @@ func freePortOrZero() int {
 // row can be handed the same port once the first is closed, and Caddy then
 // binds its admin endpoint and the site to one address (SO_REUSEPORT), so
 // requests for the site reach the admin API.
-func freePortPair(t *testing.T) (int, int) {
+func freePortPair(t testing.TB) (int, int) {
 	t.Helper()
 	for {
 		a, b := redistest.FreePort(t), redistest.FreePort(t)
@@ -406,12 +406,12 @@ func freePortPair(t *testing.T) (int, int) {
 // startGateway writes a Caddyfile and runs the real Caddy binary with it,
 // returning once both the admin endpoint and the site answer. The process
 // is stopped when the test ends; its output is logged if the test failed.
-func startGateway(t *testing.T, cfg gatewayConfig) *gateway {
+func startGateway(t testing.TB, cfg gatewayConfig) *gateway {
 	t.Helper()
 	return startNamedGateway(t, "gateway", cfg)
 }
 
-func startNamedGateway(t *testing.T, name string, cfg gatewayConfig) *gateway {
+func startNamedGateway(t testing.TB, name string, cfg gatewayConfig) *gateway {
 	t.Helper()
 	if cfg.Upstream == nil {
 		cfg.Upstream = newUpstream(t)

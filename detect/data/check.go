@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/data/query"
 )
 
 var errThrottled = errors.New("export limit reached: try again later")
@@ -29,13 +30,7 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 		return nil
 	}
 	if g.Query != nil && req.HTTP.URL.RawQuery != "" {
-		if f, ok := g.Query.Query(req.HTTP.URL.RawQuery); ok {
-			facts, now := req.Facts(), req.Start
-			f.Details["kind"], f.Details["export"] = f.Kind, g.Name()
-			d.opt.Pool.Go(func() {
-				d.act(detect.Finding{Type: detect.DataAccessAnomaly, Severity: detect.Medium, Time: now, Facts: facts, Details: f.Details})
-			})
-		}
+		d.judgeQuery(req, g)
 	}
 	return d.limitRequests(req, g)
 }
@@ -109,4 +104,25 @@ func peerOf(req *detect.Request, claim string) string {
 		return ""
 	}
 	return strings.Join(req.Identity.ClaimRoles[claim], " ")
+}
+
+// judgeQuery reports an oversized page at once and counts the query's
+// shape (its parameter names) off the request path: a subject suddenly
+// sending many distinct shapes is probing the API.
+func (d *Detector) judgeQuery(req *detect.Request, g *Group) {
+	raw, facts, now := req.HTTP.URL.RawQuery, req.Facts(), req.Start
+	report := func(f query.Finding) {
+		f.Details["kind"], f.Details["export"] = f.Kind, g.Name()
+		d.act(detect.Finding{Type: detect.DataAccessAnomaly, Severity: detect.Medium, Time: now, Facts: facts, Details: f.Details})
+	}
+	page, paged := g.Query.Query(raw)
+	shape, subj := query.Shape(raw), subject(req)
+	d.opt.Pool.Go(func() {
+		if paged {
+			report(page)
+		}
+		if f, ok := g.Query.Shapes(context.Background(), subj, shape, now); ok {
+			report(f)
+		}
+	})
 }
