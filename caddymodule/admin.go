@@ -52,6 +52,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/vigil/decisions/export", Handler: caddy.AdminHandlerFunc(a.handleExport)},
 		{Pattern: "/vigil/decisions/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
 		{Pattern: "/vigil/health", Handler: caddy.AdminHandlerFunc(a.handleHealth)},
+		{Pattern: "/vigil/report", Handler: caddy.AdminHandlerFunc(a.handleReport)},
 	}
 }
 
