@@ -110,7 +110,3 @@ func alertFigures() map[string]report.AlertFigures {
 	read(alertsDropped, func(f *report.AlertFigures, v uint64) { f.Dropped += v })
 	return out
 }
-
-// auditStatus is the audit chain's state for a report; nil without
-// audit_log.
-func (a *App) auditStatus() *report.AuditStatus { return nil }

@@ -5,6 +5,7 @@
 package caddymodule
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/respond"
 	"github.com/vigilsec/vigil/respond/alert"
+	"github.com/vigilsec/vigil/respond/audit"
 )
 
 func init() {
@@ -58,6 +60,10 @@ type App struct {
 	// location, risk and session anomaly detectors. Optional.
 	GeoIP *GeoIPConfig `json:"geoip,omitempty"`
 
+	// AuditLog writes every event and admin action to a tamper-evident,
+	// hash-chained file with signed checkpoints. Optional.
+	AuditLog *AuditConfig `json:"audit_log,omitempty"`
+
 	allow     []netip.Prefix
 	state     *sharedState
 	poolKey   string
@@ -70,6 +76,9 @@ type App struct {
 	ctx       caddy.Context
 	locator   *geoip.Locator // nil without geoip
 	geoKey    string
+	audit     *audit.Log // nil without audit_log
+	auditKey  string
+	auditPub  ed25519.PublicKey
 }
 
 // StoreConfig selects and configures the backing store.
@@ -165,6 +174,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.emitter, err = newEventEmitter(ctx); err != nil {
 		a.logger.Warn("Caddy events app unavailable; security events are not emitted as Caddy events", zap.Error(err))
 	}
+	if err := a.provisionAudit(); err != nil {
+		return err
+	}
 	a.buildCore()
 	if err := a.provisionGeoIP(); err != nil {
 		return err
@@ -186,6 +198,9 @@ func (a *App) buildCore() {
 	}
 	if a.emitter != nil {
 		sinks = append(sinks, respond.SinkFunc(a.emitter.emit))
+	}
+	if s := a.auditSink(); s != nil {
+		sinks = append(sinks, s)
 	}
 	bus := respond.NewBus(sinks...)
 	a.core = &respond.Core{
@@ -271,7 +286,7 @@ func (a *App) Cleanup() error {
 	if a.logSink != nil {
 		_ = a.logSink.Close()
 	}
-	alertsErr := errors.Join(a.cleanupAlerts(), a.cleanupGeoIP())
+	alertsErr := errors.Join(a.cleanupAlerts(), a.cleanupGeoIP(), a.cleanupAudit())
 	if a.poolKey == "" {
 		return alertsErr
 	}

@@ -31,6 +31,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		events_retention <duration>
 //		alert webhook|slack|email|pagerduty … { … }   (see parseAlert)
 //		geoip <City-or-Country.mmdb> [asn <ASN.mmdb>] [{ poll <dur> }]
+//		audit_log <path> { sign_key <pem>; checkpoint <dur>; rotate <size> [keep <n>]; instance <name> }
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -71,6 +72,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.EventsRetention = dur
+		case "audit_log":
+			c, err := parseAuditLog(d)
+			if err != nil {
+				return err
+			}
+			a.AuditLog = c
 		case "geoip":
 			g, err := parseGeoIP(d)
 			if err != nil {

@@ -42,6 +42,7 @@ admin API's JSON otherwise (pipes, scripts); --json always prints JSON.
   caddy vigil revoke --jti 8f14e45f…                         (one token)
   caddy vigil unrevoke alice | --jti 8f14e45f…
   caddy vigil events [--type FAILED_LOGIN] [--user alice] [--ip …] [--severity HIGH] [--since 1h] [--limit 50]
+  caddy vigil audit verify [--pub audit.pub] <file>... | --chain <path>   (offline; exit 1 on a broken record)
   caddy vigil report [--from 2026-11-01] [--to 2026-12-01] [--format html|csv|json] [--out report.html]
 `,
 		CobraFunc: buildVigilCommand,
@@ -63,7 +64,7 @@ func buildVigilCommand(cmd *cobra.Command) {
 			return adminCall(c, http.MethodGet, "/vigil/decisions", nil)
 		}}
 	decisionsTransfer(decisions) // command_decisions.go: --kind, --target, export, import
-	cmd.AddCommand(decisions, statusCommand(), whyCommand(), eventsCommand(), reportCommand())
+	cmd.AddCommand(decisions, statusCommand(), whyCommand(), eventsCommand(), reportCommand(), auditCommand())
 	cmd.AddCommand(decisionCommands()...)
 	cmd.AddCommand(revocationCommands()...)
 }
