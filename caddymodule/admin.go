@@ -53,6 +53,10 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/vigil/decisions/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
 		{Pattern: "/vigil/health", Handler: caddy.AdminHandlerFunc(a.handleHealth)},
 		{Pattern: "/vigil/report", Handler: caddy.AdminHandlerFunc(a.handleReport)},
+		{Pattern: "/vigil/events/stream", Handler: caddy.AdminHandlerFunc(a.handleEventStream)},
+		{Pattern: "/vigil/users/", Handler: caddy.AdminHandlerFunc(a.handleUser)},
+		{Pattern: "/vigil/ips/", Handler: caddy.AdminHandlerFunc(a.handleIP)},
+		{Pattern: "/vigil/stats", Handler: caddy.AdminHandlerFunc(a.handleStats)},
 	}
 }
 
@@ -81,6 +85,9 @@ func (a *adminAPI) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	app, err := a.app()
 	if err != nil {
 		return err
+	}
+	if format := r.URL.Query().Get("format"); format != "" && format != "json" {
+		return serveEventExport(w, r, app, format) // admin_stream.go
 	}
 	f, err := parseEventFilter(r.URL.Query())
 	if err != nil {

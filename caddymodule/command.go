@@ -43,6 +43,7 @@ admin API's JSON otherwise (pipes, scripts); --json always prints JSON.
   caddy vigil unrevoke alice | --jti 8f14e45f…
   caddy vigil events [--type FAILED_LOGIN] [--user alice] [--ip …] [--severity HIGH] [--since 1h] [--limit 50]
   caddy vigil audit verify [--pub audit.pub] <file>... | --chain <path>   (offline; exit 1 on a broken record)
+  caddy vigil user alice | caddy vigil ip 203.0.113.7            (investigation: logins, places, decisions, events)
   caddy vigil report [--from 2026-11-01] [--to 2026-12-01] [--format html|csv|json] [--out report.html]
 `,
 		CobraFunc: buildVigilCommand,
@@ -67,6 +68,7 @@ func buildVigilCommand(cmd *cobra.Command) {
 	cmd.AddCommand(decisions, statusCommand(), whyCommand(), eventsCommand(), reportCommand(), auditCommand())
 	cmd.AddCommand(decisionCommands()...)
 	cmd.AddCommand(revocationCommands()...)
+	cmd.AddCommand(investigateCommands()...) // command_investigate.go: user, ip
 }
 
 // decisionCommands are block, unblock, lock and unlock.

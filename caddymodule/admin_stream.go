@@ -1,0 +1,54 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/vigilsec/vigil/internal/dashboard"
+)
+
+// handleEventStream serves GET /vigil/events/stream: Server-Sent Events,
+// one per new event, across instances when the store is Redis (the hub
+// tails the stream). Last-Event-ID resumes from a cursor. The stream ends
+// when the vigil app's config is unloaded; clients reconnect.
+func (a *adminAPI) handleEventStream(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	app, err := a.app()
+	if err != nil {
+		return err
+	}
+	return dashboard.ServeStream(w, r, dashboard.HubFor(app.store().Events), dashboard.StreamOptions{Stop: app.ctx.Done()})
+}
+
+// serveEventExport answers GET /vigil/events?format=ndjson|csv: the whole
+// query (not one page), newest first, streamed page by page through the
+// log's cursor; limit, when given, bounds the events written (at most
+// dashboard.MaxExport).
+func serveEventExport(w http.ResponseWriter, r *http.Request, app *App, format string) error {
+	if format != dashboard.FormatNDJSON && format != dashboard.FormatCSV {
+		return apiErr(http.StatusBadRequest, "format %q: want ndjson or csv", format)
+	}
+	f, err := parseEventFilter(r.URL.Query())
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	maxEvents := f.Limit
+	w.Header().Set("Content-Type", dashboard.ContentType(format))
+	w.Header().Set("Content-Disposition", `attachment; filename="vigil-events.`+format+`"`)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	n, err := dashboard.Export(r.Context(), w, app.store().Events, f, dashboard.ExportOptions{Format: format, Max: maxEvents})
+	if err != nil && n == 0 {
+		// nothing has gone out yet: still an error answer
+		w.Header().Del("Content-Disposition")
+		return apiErr(http.StatusBadGateway, "querying events: %v", err)
+	}
+	if err != nil {
+		// the answer has started: the error can only cut it short, and a
+		// trailer says so to clients that read trailers
+		w.Header().Set(http.TrailerPrefix+"X-Vigil-Export-Error", err.Error())
+	}
+	w.Header().Set(http.TrailerPrefix+"X-Vigil-Exported", strconv.Itoa(n))
+	return nil
+}
