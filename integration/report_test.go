@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,4 +63,33 @@ func TestReportAgreesWithEvents(t *testing.T) {
 	if status, body := g.adminDo(http.MethodGet, "/vigil/report?from=yesterday", nil); status != http.StatusBadRequest {
 		t.Fatalf("a bad period: %d %s", status, body)
 	}
+}
+
+// TestReportPrintsToPDF: the HTML report prints with headless Chromium,
+// as an auditor would save it.
+func TestReportPrintsToPDF(t *testing.T) {
+	t.Parallel()
+	chromium := needPackagingTool(t, "chromium", "printing the report to PDF")
+	g := startGateway(t, gatewayConfig{})
+	wantFailedLogin(t, g.login("alice", "wrong"))
+	g.waitEvents(q("type", "FAILED_LOGIN"), "a failure", func(evs []event) bool { return len(evs) == 1 })
+	dir := t.TempDir()
+	html := filepath.Join(dir, "report.html")
+	if _, stderr, err := g.vigilCLI("report", "--format", "html", "--out", html); err != nil {
+		t.Fatalf("caddy vigil report: %v\n%s", err, stderr)
+	}
+	pdf := filepath.Join(dir, "report.pdf")
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--print-to-pdf="+pdf, "file://"+html)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium --print-to-pdf: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(pdf)
+	if err != nil || !bytes.HasPrefix(raw, []byte("%PDF-")) {
+		t.Fatalf("no PDF written: %v (%d bytes)", err, len(raw))
+	}
+	if !bytes.Contains(raw, []byte("/Type /Page")) {
+		t.Fatalf("the PDF has no page")
+	}
+	t.Logf("report printed to %s (%d bytes)", pdf, len(raw))
 }
