@@ -113,6 +113,11 @@ func (o RedisOptions) Client() (redis.UniversalClient, error) {
 			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: tlsConf,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
 			MaxRetries: redisMaxRetries, DialerRetries: redisDialAttempts,
+			// a killed master answers nothing, so no MOVED tells the client
+			// its replica took over: re-read the slot map every second
+			// rather than go-redis's default minute, or Vigil stays on its
+			// local fallback for that master's slots for up to 60 s
+			ClusterStateReloadInterval: time.Second,
 		}), nil
 	case o.SentinelMaster != "":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
