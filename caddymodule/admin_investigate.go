@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/vigilsec/vigil/internal/dashboard"
 )
@@ -38,7 +41,7 @@ func (a *adminAPI) handleIP(w http.ResponseWriter, r *http.Request) error {
 
 func (a *adminAPI) investigationTarget(r *http.Request, prefix string) (*App, string, error) {
 	if r.Method != http.MethodGet {
-		return nil, "", apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		return nil, "", caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
 	app, err := a.app()
 	if err != nil {
@@ -56,7 +59,7 @@ func (a *adminAPI) investigationTarget(r *http.Request, prefix string) (*App, st
 func investigationErr(err error) error {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "not a usable") || strings.Contains(msg, "is not an IP address") {
-		return apiErr(http.StatusBadRequest, "%v", err)
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("%v", err)}
 	}
-	return apiErr(http.StatusBadGateway, "%v", err)
+	return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("%v", err)}
 }

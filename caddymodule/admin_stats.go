@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/vigilsec/vigil/internal/dashboard"
 )
@@ -12,7 +15,7 @@ import (
 // most dashboard.MaxBuckets buckets and dashboard.MaxScan events read.
 func (a *adminAPI) handleStats(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
-		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
 	app, err := a.app()
 	if err != nil {
@@ -20,11 +23,11 @@ func (a *adminAPI) handleStats(w http.ResponseWriter, r *http.Request) error {
 	}
 	q, err := dashboard.ParseStatsQuery(r.URL.Query(), time.Now())
 	if err != nil {
-		return apiErr(http.StatusBadRequest, "%v", err)
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("%v", err)}
 	}
 	s, err := dashboard.Stats(r.Context(), app.store().Events, q)
 	if err != nil {
-		return apiErr(http.StatusBadGateway, "reading events: %v", err)
+		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("reading events: %v", err)}
 	}
 	return writeJSON(w, http.StatusOK, s)
 }

@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/vigilsec/vigil/internal/dashboard"
 )
@@ -13,7 +16,7 @@ import (
 // when the vigil app's config is unloaded; clients reconnect.
 func (a *adminAPI) handleEventStream(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
-		return apiErr(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
 	}
 	app, err := a.app()
 	if err != nil {
@@ -28,11 +31,11 @@ func (a *adminAPI) handleEventStream(w http.ResponseWriter, r *http.Request) err
 // dashboard.MaxExport).
 func serveEventExport(w http.ResponseWriter, r *http.Request, app *App, format string) error {
 	if format != dashboard.FormatNDJSON && format != dashboard.FormatCSV {
-		return apiErr(http.StatusBadRequest, "format %q: want ndjson or csv", format)
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("format %q: want ndjson or csv", format)}
 	}
 	f, err := parseEventFilter(r.URL.Query())
 	if err != nil {
-		return apiErr(http.StatusBadRequest, "%v", err)
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("%v", err)}
 	}
 	maxEvents := f.Limit
 	w.Header().Set("Content-Type", dashboard.ContentType(format))
@@ -42,7 +45,7 @@ func serveEventExport(w http.ResponseWriter, r *http.Request, app *App, format s
 	if err != nil && n == 0 {
 		// nothing has gone out yet: still an error answer
 		w.Header().Del("Content-Disposition")
-		return apiErr(http.StatusBadGateway, "querying events: %v", err)
+		return caddy.APIError{HTTPStatus: http.StatusBadGateway, Err: fmt.Errorf("querying events: %v", err)}
 	}
 	if err != nil {
 		// the answer has started: the error can only cut it short, and a
