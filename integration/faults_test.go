@@ -194,8 +194,10 @@ func TestFaultRedisPausedUnderLoad(t *testing.T) {
 			t.Fatalf("login %s during the pause: status %d (want the app's 302)", o.user, o.status)
 		}
 	}
-	if gets.p99 > redisIOTimeout/5 {
-		t.Fatalf("non-login p99 %s during the pause: not well under the Redis I/O timeout (%s)", gets.p99, redisIOTimeout)
+	// a non-login request never waits on Redis: had it waited, it would
+	// have waited out a timeout
+	if gets.p99 >= redisIOTimeout {
+		t.Fatalf("non-login p99 %s during the pause: as slow as the Redis I/O timeout (%s)", gets.p99, redisIOTimeout)
 	}
 	// one store operation: a try and its retry, each a dial (the server's
 	// kernel still accepts) and a write and a read that time out
@@ -243,10 +245,13 @@ func TestFaultSlowRedis(t *testing.T) {
 			t.Fatalf("%d requests failed (first: %s)", s.failed, s.firstFailure)
 		}
 	}
-	if getsSlow.p50 > getsFast.p50+getsFast.p50/2+time.Millisecond {
+	// a non-login request that waited on Redis would pay at least a
+	// round trip (10 ms); half of one is noise on a busy host at most
+	if getsSlow.p50 > getsFast.p50+oneWay {
 		t.Fatalf("the non-login path slowed down with a slow Redis: p50 %s -> %s", getsFast.p50, getsSlow.p50)
 	}
-	if trips < 0.5 || trips > 1.6 {
+	// about one round trip, not several (3 or more)
+	if trips < 0.5 || trips >= 2.5 {
 		t.Fatalf("a login through the slow Redis added %.2f round trips (%s); want about one", trips, added)
 	}
 }
