@@ -349,7 +349,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d writes acknowledged, %d failed; longest time without a successful write: %v", len(acked), nerr, gap)
-	if gap > took+2*time.Second {
+	// generous: the bound is "follows the new master in seconds, not at
+	// the next minute's reload", on a host that may be busy
+	if gap > took+5*time.Second {
 		t.Errorf("the client took %v to follow the new master (promotion %v)", gap, took)
 	}
 	lost, checked, early, lateKill := 0, 0, 0, 0
