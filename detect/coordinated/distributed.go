@@ -25,9 +25,23 @@ func (d *Detector) distributed(ctx context.Context, x *failure) {
 	if d.storeErr("distributed sources", err) {
 		return
 	}
-	fails, err := d.sums.Add(ctx, detect.Sum{Kind: distFailures, Within: c.Within}, key, 1, now)
-	if d.storeErr("distributed failures", err) || ips < c.IPs || fails < int64(c.Attempts) {
+	failSum := detect.Sum{Kind: distFailures, Within: c.Within}
+	fails, err := d.sums.Add(ctx, failSum, key, 1, now)
+	if d.storeErr("distributed failures", err) {
 		return
+	}
+	if ips < c.IPs || fails < int64(c.Attempts) {
+		// The two counts are two operations: a concurrent failure may have
+		// added its source after our source and its attempt before ours,
+		// so each of us saw one count short. Reading both again after our
+		// own writes lets the later of us see both complete (re-adding our
+		// source counts nothing new).
+		if ips, err = d.windows.Add(ctx, detect.Window{Kind: distIPs, Within: c.Within}, key, x.source, now); err != nil {
+			return
+		}
+		if fails, err = d.sums.Sum(ctx, failSum, key, now); err != nil || ips < c.IPs || fails < int64(c.Attempts) {
+			return
+		}
 	}
 	hold := c.Lock.Base
 	if hold <= 0 {

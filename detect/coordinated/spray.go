@@ -34,9 +34,18 @@ func (d *Detector) sprayFailure(ctx context.Context, x *failure) {
 	if d.storeErr("spray accounts", err) {
 		return
 	}
-	attempts, err := d.sums.Add(ctx, detect.Sum{Kind: sprayFailures, Within: s.Within}, key, 1, now)
-	if d.storeErr("spray failures", err) || !s.spraying(ips, accounts, attempts) {
+	failSum := detect.Sum{Kind: sprayFailures, Within: s.Within}
+	attempts, err := d.sums.Add(ctx, failSum, key, 1, now)
+	if d.storeErr("spray failures", err) {
 		return
+	}
+	if !s.spraying(ips, accounts, attempts) {
+		// three counts, three operations: read them again after our own
+		// writes, so the later of two concurrent failures sees them all
+		// (re-adding our source and account counts nothing new)
+		if ips, accounts, attempts, err = d.sprayCounts(ctx, x, key); err != nil || !s.spraying(ips, accounts, attempts) {
+			return
+		}
 	}
 	d.tight.mark(f.Site, now, now.Add(s.Within))
 	if !d.claim(ctx, detect.Sum{Kind: sprayClaim, Within: s.Within}, key, now) {
@@ -47,6 +56,19 @@ func (d *Detector) sprayFailure(ctx context.Context, x *failure) {
 			"ips": ips, "accounts": accounts, "attempts": attempts, "within": s.Within.String(),
 			"threshold_ips": s.IPs, "threshold_accounts": s.Accounts,
 		}})
+}
+
+// sprayCounts reads the site's spray counts again without adding to them.
+func (d *Detector) sprayCounts(ctx context.Context, x *failure, key string) (ips, accounts int, attempts int64, err error) {
+	s, now := &d.spray, x.at
+	if ips, err = d.windows.Add(ctx, detect.Window{Kind: sprayIPs, Within: s.Within}, key, x.source, now); err != nil {
+		return
+	}
+	if accounts, err = d.windows.Add(ctx, detect.Window{Kind: sprayAccounts, Within: s.Within}, key, x.account, now); err != nil {
+		return
+	}
+	attempts, err = d.sums.Sum(ctx, detect.Sum{Kind: sprayFailures, Within: s.Within}, key, now)
+	return
 }
 
 // spraying is the spray rule. The distinct counts saturate at
