@@ -37,26 +37,29 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 
 // limitRequests counts the request against the group's requests limit
 // and, under over throttle, refuses it while any of the subject's sums is
-// at its limit. A store that fails lets the request through.
+// at its limit. Only throttling needs the count before the upstream; the
+// other actions count off the request path. A store that fails lets the
+// request through.
 func (d *Detector) limitRequests(req *detect.Request, g *Group) *detect.Refusal {
 	throttle := g.Over == OverThrottle && !d.opt.MonitorOnly
 	if !g.Reqs.on() && !throttle {
 		return nil
 	}
-	ctx := context.WithoutCancel(req.HTTP.Context())
-	key := sumKey(g, subject(req))
-	var over bool
-	if g.Reqs.on() {
-		n, err := d.opt.Sums.Add(ctx, g.reqK, key, 1, req.Start)
-		if err == nil && n == g.Reqs.Max+1 {
-			facts, now := req.Facts(), req.Start
-			d.opt.Pool.Go(func() { d.bulk(g, facts, now, crossing{"requests", n, g.Reqs}) })
-		}
-		over = err == nil && n > g.Reqs.Max
-	}
+	key, facts, now := sumKey(g, subject(req)), req.Facts(), req.Start
 	if !throttle {
+		d.opt.Pool.Go(func() {
+			if d.countRequest(context.Background(), g, key, now) == g.Reqs.Max+1 {
+				d.bulk(g, facts, now, crossing{"requests", g.Reqs.Max + 1, g.Reqs})
+			}
+		})
 		return nil
 	}
+	ctx := context.WithoutCancel(req.HTTP.Context())
+	n := d.countRequest(ctx, g, key, now)
+	if n == g.Reqs.Max+1 {
+		d.opt.Pool.Go(func() { d.bulk(g, facts, now, crossing{"requests", n, g.Reqs}) })
+	}
+	over := n > g.Reqs.Max && g.Reqs.on()
 	for _, c := range []struct {
 		l Limit
 		s detect.Sum
@@ -64,7 +67,7 @@ func (d *Detector) limitRequests(req *detect.Request, g *Group) *detect.Refusal 
 		if over || !c.l.on() {
 			continue
 		}
-		if v, err := d.opt.Sums.Sum(ctx, c.s, key, req.Start); err == nil && v >= c.l.Max {
+		if v, err := d.opt.Sums.Sum(ctx, c.s, key, now); err == nil && v >= c.l.Max {
 			over = true
 		}
 	}
@@ -72,6 +75,19 @@ func (d *Detector) limitRequests(req *detect.Request, g *Group) *detect.Refusal 
 		return nil
 	}
 	return &detect.Refusal{Status: http.StatusTooManyRequests, Retry: g.retry(), Err: errThrottled, Action: "throttle"}
+}
+
+// countRequest adds one request to the subject's requests sum and returns
+// the sum (0 without a requests limit or when the store fails: no verdict).
+func (d *Detector) countRequest(ctx context.Context, g *Group, key string, now time.Time) int64 {
+	if !g.Reqs.on() {
+		return 0
+	}
+	n, err := d.opt.Sums.Add(ctx, g.reqK, key, 1, now)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // retry is how long a throttled subject waits at most: the shortest window

@@ -210,3 +210,21 @@ func TestPageSize(t *testing.T) {
 		t.Fatalf("want one page_size anomaly: %+v", got)
 	}
 }
+
+// TestRequestsLimit: the request that passes the requests limit raises
+// BULK_EXPORT once; without throttle none is refused (counted off the
+// request path).
+func TestRequestsLimit(t *testing.T) {
+	g := exportGroup(t, OverAlert)
+	g.Baseline, g.Rows, g.Reqs = nil, Limit{}, Limit{Max: 3, Within: time.Hour}
+	fx := newFixture(t, []Group{g}, nil)
+	for i := 0; i < 6; i++ {
+		if ref := fx.export("/export/c.csv", "alice", "", 1, t0.Add(time.Duration(i)*time.Second)); ref != nil {
+			t.Fatalf("request %d refused without over throttle: %+v", i, ref)
+		}
+	}
+	got := fx.rec.of(detect.BulkExport)
+	if len(got) != 1 || got[0].Details["measure"] != "requests" || got[0].Details["observed"] != int64(4) {
+		t.Fatalf("want one BULK_EXPORT at the 4th request: %+v", got)
+	}
+}
