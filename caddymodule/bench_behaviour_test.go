@@ -1,20 +1,15 @@
 package caddymodule
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/geotest"
-	"github.com/vigilsec/vigil/internal/redistest"
-	"github.com/vigilsec/vigil/internal/store"
-	"github.com/vigilsec/vigil/respond"
 )
 
 // okUpstream answers every login as a success, so the benchmarks below
@@ -83,22 +78,7 @@ func BenchmarkLoginGeoRiskMemory(b *testing.B) {
 // BenchmarkLoginGeoRiskRedis: the same on Redis (the risk read is a second
 // round trip before the upstream; learning runs in the background).
 func BenchmarkLoginGeoRiskRedis(b *testing.B) {
-	client, prefix := redistest.Client(b)
-	ks, err := store.RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}.Open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := respond.NewRedisStore(context.Background(), ks, 0, respond.Hooks{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	app := &App{state: &sharedState{store: st}, logger: zap.NewNop()}
-	app.buildCore()
-	b.Cleanup(func() {
-		_ = app.logSink.Close()
-		_ = st.Close()
-		redistest.DeleteKeys(client, prefix)
-	})
+	app := redisBenchApp(b)
 	withGeoIP(b, app)
 	benchSuccesses(b, behaviourHandler(b, app))
 }

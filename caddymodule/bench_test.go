@@ -102,6 +102,16 @@ func processCPU() time.Duration {
 // BenchmarkLoginRequestRedis is a failed login counted in Redis: one script
 // round trip after the upstream answered.
 func BenchmarkLoginRequestRedis(b *testing.B) {
+	app := redisBenchApp(b)
+	h := testHandler(b, app, newClock())
+	h.Lockout, h.BlockIP, h.Stuffing, h.now = nil, nil, nil, nil
+	h.setup(app)
+	benchLogins(b, h)
+}
+
+// redisBenchApp is an app on a Redis store under a fresh key prefix,
+// closed and cleaned up when the benchmark ends.
+func redisBenchApp(b *testing.B) *App {
 	client, prefix := redistest.Client(b)
 	ks, err := store.RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}.Open()
 	if err != nil {
@@ -116,11 +126,9 @@ func BenchmarkLoginRequestRedis(b *testing.B) {
 	b.Cleanup(func() {
 		_ = app.logSink.Close()
 		_ = st.Close()
+		redistest.DeleteKeys(client, prefix)
 	})
-	h := testHandler(b, app, newClock())
-	h.Lockout, h.BlockIP, h.Stuffing, h.now = nil, nil, nil, nil
-	h.setup(app)
-	benchLogins(b, h)
+	return app
 }
 
 // benchSession measures a request carrying a valid session token: with the
