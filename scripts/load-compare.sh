@@ -12,13 +12,19 @@
 #         jwt    GET /account with a valid HS256 session token (verified,
 #                then served from the verification cache)
 #         login  POST /login with a wrong password for one of 10,000 users
+#         mixed  (not in the default) open-loop, fixed rates, with
+#                cmd/vigil-loadgen: 2,000 other/s and 200 login/s at once
+#                (MIXED_OTHER, MIXED_LOGIN to change them), 64 connections;
+#                latency from each request's due time, so stalls count
 #   -s  memory or redis (default memory); redis uses the Redis on
 #       127.0.0.1:6379 (REDIS_ADDR to change it) under a fresh key prefix,
 #       deleted at the end
 #
-# Needs wrk (Debian package wrk), curl and openssl. Prints one line per run
-# and, per kind, the medians: requests/s with and without Vigil, CPU µs per
-# request, p50 and p99 latency.
+# Needs wrk (Debian package wrk), curl and openssl; mixed needs jq, not wrk.
+# Prints one line per run and, per kind, the medians: requests/s with and
+# without Vigil, CPU µs per request, p50 and p99 latency; for mixed, the
+# gateway's CPU per second of load and per request, the CPU added per login
+# and the p50 and p99 added per kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +35,18 @@ while getopts "r:d:k:s:" o; do
 	d) secs=$OPTARG ;;
 	k) kinds=$OPTARG ;;
 	s) store=$OPTARG ;;
-	*) sed -n 8,20p "$0" >&2; exit 2 ;;
+	*) sed -n 8,27p "$0" >&2; exit 2 ;;
 	esac
 done
-for tool in wrk curl openssl; do
-	command -v $tool >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 1; }
+tools="curl openssl" mixed=false
+for kind in ${kinds//,/ }; do
+	case $kind in
+	mixed) mixed=true; tools="$tools jq" ;;
+	*) tools="$tools wrk" ;;
+	esac
+done
+for tool in $tools; do
+	command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 1; }
 done
 redis_addr=${REDIS_ADDR:-127.0.0.1:6379}
 prefix="vigil-load-$$-$RANDOM:"
@@ -50,6 +63,7 @@ cleanup() {
 }
 trap cleanup EXIT
 go build -o "$work/caddy" ./cmd/caddy
+if $mixed; then go build -o "$work/vigil-loadgen" ./cmd/vigil-loadgen; fi
 
 # the upstream: a second Caddy answering a small body on every route
 cat >"$work/upstream" <<CADDY
@@ -156,11 +170,75 @@ run() { # $1 = with | without, $2 = kind; prints "cpu_us rps p50_ms p99_ms"
 		'BEGIN { us = t / hz * 1e6 / n; printf "%-6s %-8s %9.0f req/s  %6.1f µs CPU/request  p50 %.3f ms  p99 %.3f ms\n", kind, mode, rps, us, p50, p99 > "/dev/stderr"; printf "%f %f %f %f\n", us, rps, p50, p99 }'
 }
 
+mixed_other=${MIXED_OTHER:-2000} mixed_login=${MIXED_LOGIN:-200}
+loadgen() { # $1 = duration; prints vigil-loadgen's JSON
+	"$work/vigil-loadgen" -url http://127.0.0.1:18090 -duration "$1" -conns 64 -users 10000 \
+		-rate "other=$mixed_other,login=$mixed_login"
+}
+
+# run_mixed $1 = with | without; prints "cpu_ms cpu_ms_per_s cpu_us_per_request
+# logins_sent other_p50 other_p99 login_p50 login_p99" (ms)
+run_mixed() {
+	GOGC=100 "$work/caddy" run --config "$work/gw-$1" --adapter caddyfile >/dev/null 2>&1 &
+	local pid=$!
+	for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18090/ && break; sleep 0.05; done
+	loadgen 1s >/dev/null # warm up
+	local before after out
+	before=$(cpu_ticks $pid)
+	out=$(loadgen "${secs}s")
+	after=$(cpu_ticks $pid)
+	kill $pid; wait $pid 2>/dev/null || true
+	local elapsed sent dropped errors statuses lag logins op50 op99 lp50 lp99
+	read -r elapsed sent dropped errors statuses lag logins op50 op99 lp50 lp99 < <(echo "$out" | jq -r '[
+		.elapsed_s, .total.sent, .total.dropped, .total.errors, ([.total.status[]] | add // 0), .total.start_lag_ms.p99,
+		.kinds.login.sent, .kinds.other.latency_ms.p50, .kinds.other.latency_ms.p99,
+		.kinds.login.latency_ms.p50, .kinds.login.latency_ms.p99] | @tsv')
+	awk -v t=$((after - before)) -v hz="$hz" -v el="$elapsed" -v n="$sent" -v mode="$1" \
+		-v dr="$dropped" -v er="$errors" -v st="$statuses" -v lag="$lag" -v logins="$logins" \
+		-v op50="$op50" -v op99="$op99" -v lp50="$lp50" -v lp99="$lp99" \
+		'BEGIN { ms = t / hz * 1000; us = ms * 1000 / n
+		printf "mixed  %-8s CPU %6.1f ms/s (%5.1f µs/request)  other p50 %.3f p99 %.3f ms  login p50 %.3f p99 %.3f ms  (%d sent, %d dropped, %d errors, %d not 2xx/3xx; sent late by p99 %.1f ms)\n", mode, ms / el, us, op50, op99, lp50, lp99, n, dr, er, st, lag > "/dev/stderr"
+		printf "%f %f %f %d %f %f %f %f\n", ms, ms / el, us, logins, op50, op99, lp50, lp99 }'
+	# dropped requests or a generator starved of CPU: the machine did not
+	# hold the rates, and the figures of this run are not comparable
+	if [ "$dropped" != 0 ] || [ "$errors" != 0 ] || awk -v l="$lag" 'BEGIN { exit !(l > 5) }'; then
+		echo "$1" >>"$work/overloaded"
+	fi
+}
+
+mixed_rounds() {
+	echo "mixed: $mixed_other other/s + $mixed_login login/s, open-loop, 64 connections; CPU of the gateway process; latency from each request's due time" >&2
+	: >"$work/with"; : >"$work/without"; : >"$work/overloaded"
+	for _ in $(seq 1 "$rounds"); do
+		run_mixed without >>"$work/without"
+		run_mixed with >>"$work/with"
+	done
+	awk -v cw="$(col 1 "$work/with")" -v co="$(col 1 "$work/without")" \
+		-v sw="$(col 2 "$work/with")" -v so="$(col 2 "$work/without")" \
+		-v uw="$(col 3 "$work/with")" -v uo="$(col 3 "$work/without")" \
+		-v logins="$(col 4 "$work/with")" -v others="$mixed_other" -v secs="$secs" \
+		-v opw="$(col 5 "$work/with")" -v opo="$(col 5 "$work/without")" \
+		-v oqw="$(col 6 "$work/with")" -v oqo="$(col 6 "$work/without")" \
+		-v lpw="$(col 7 "$work/with")" -v lpo="$(col 7 "$work/without")" \
+		-v lqw="$(col 8 "$work/with")" -v lqo="$(col 8 "$work/without")" \
+		'BEGIN {
+		printf "mixed  medians: gateway CPU %.1f vs %.1f ms per second of load (with vs without Vigil); %.1f vs %.1f µs/request (%+.1f)\n", sw, so, uw, uo, uw - uo
+		printf "mixed  medians: CPU added per login %.1f µs = (CPU with %.0f ms - CPU without %.0f ms) / %d logins sent; this also holds Vigil'"'"'s cost on the ~%d other requests\n", (cw - co) * 1000 / logins, cw, co, logins, others * secs
+		printf "mixed  medians: p99 added: other %+.3f ms (%.3f vs %.3f), login %+.3f ms (%.3f vs %.3f); p50 added: other %+.3f ms (%.3f vs %.3f), login %+.3f ms (%.3f vs %.3f)\n", oqw - oqo, oqw, oqo, lqw - lqo, lqw, lqo, opw - opo, opw, opo, lpw - lpo, lpw, lpo }'
+	if [ -s "$work/overloaded" ]; then
+		echo "mixed  warning: $(wc -l <"$work/overloaded") of $((2 * rounds)) runs dropped requests, failed some or sent them more than 5 ms late (p99): the machine did not hold the rates (is something else using the CPUs?), so these figures measure queueing, not Vigil"
+	fi
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v c="$1" '{print $c}' "$2" | median; }
 
 echo "store: $store; $rounds rounds of ${secs}s per kind, 16 connections, interleaved" >&2
 for kind in ${kinds//,/ }; do
+	if [ "$kind" = mixed ]; then
+		mixed_rounds
+		continue
+	fi
 	: >"$work/with" ; : >"$work/without"
 	for _ in $(seq 1 "$rounds"); do
 		run without "$kind" >>"$work/without"
