@@ -158,7 +158,7 @@ func TestLiftByAnyFormOfTheName(t *testing.T) {
 // takes over the decisions of the one in use, without shortening its own.
 func TestStoreChangeCarriesDecisions(t *testing.T) {
 	client, prefix := redistest.Client(t)
-	mem, err := newSharedState(StoreConfig{Type: "memory"}, time.Hour)
+	mem, err := newSharedState(StoreConfig{Type: "memory"}, respond.RedisStoreOptions{Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestStoreChangeCarriesDecisions(t *testing.T) {
 	_ = mem.store.Decisions.Put(ctx, respond.Decision{Kind: respond.Block, Target: "203.0.113.0/24", Source: "admin", Created: now, Until: now.Add(time.Hour)})
 	_ = mem.store.Decisions.Put(ctx, respond.Decision{Kind: respond.Lock, Target: "alice", Source: "auto", Created: now, Until: now.Add(time.Minute)})
 	cfg := StoreConfig{Type: "redis", Addrs: []string{client.Options().Addr}, Prefix: prefix}
-	red, err := newSharedState(cfg, time.Hour)
+	red, err := newSharedState(cfg, respond.RedisStoreOptions{Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestStoreChangeCarriesDecisions(t *testing.T) {
 		t.Fatalf("%d decisions in the Redis hash", n)
 	}
 	// the same Redis with another events retention is the same data: nothing to copy
-	again, err := newSharedState(cfg, 2*time.Hour)
+	again, err := newSharedState(cfg, respond.RedisStoreOptions{Retention: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

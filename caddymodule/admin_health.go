@@ -18,44 +18,6 @@ import (
 	"github.com/vigilsec/vigil/respond"
 )
 
-// healthReport is the answer of GET /vigil/health and `caddy vigil status`.
-type healthReport struct {
-	// Status is "ok", "recovering" (the store answers again; the shared
-	// state is taken up at the next operation or resync, within seconds),
-	// "failing_open" or "failing_closed".
-	Status  string       `json:"status"`
-	Message string       `json:"message"`
-	Store   storeHealth  `json:"store"`
-	Queues  queuesHealth `json:"queues"`
-}
-
-type storeHealth struct {
-	Type    string `json:"type"`              // memory or redis
-	Address string `json:"address,omitempty"` // host:port list, never credentials
-	// Reachable: a PING answered within pingTimeout just now.
-	Reachable bool    `json:"reachable"`
-	LatencyMS float64 `json:"latency_ms"`
-	Error     string  `json:"error,omitempty"`
-	// FallbackActive: Vigil is counting logins locally and enforcing from
-	// its local decision cache, as it does from the first failed operation
-	// until the next one that succeeds.
-	FallbackActive bool       `json:"fallback_active"`
-	FailMode       string     `json:"fail_mode"`
-	DownSince      *time.Time `json:"down_since,omitempty"`
-	// LastResync is the last full reload of the decisions from Redis
-	// (every few seconds while it answers); absent for memory and until
-	// the first one this process saw.
-	LastResync *time.Time `json:"last_resync,omitempty"`
-}
-
-type queuesHealth struct {
-	Events int `json:"events"` // events queued for the store's event log
-	Log    int `json:"log"`    // events queued for Caddy's log
-	// Alerts are the alerts waiting in the outbox (retries included), by
-	// channel type.
-	Alerts map[string]int `json:"alerts"`
-}
-
 // pingTimeout bounds the health check's PING: a dead server must not hold
 // a load balancer's probe for the client's dial timeout.
 const pingTimeout = 500 * time.Millisecond
@@ -84,10 +46,10 @@ func serveHealth(w http.ResponseWriter, r *http.Request, app *App) error {
 }
 
 // health checks the store now and reads the queues.
-func (a *App) health(ctx context.Context) healthReport {
+func (a *App) health(ctx context.Context) respond.HealthReport {
 	st := a.store()
 	typ, addr := a.storeSummary()
-	h := storeHealth{Type: typ, Address: addr, FailMode: a.failMode()}
+	h := respond.StoreHealth{Type: typ, Address: addr, FailMode: a.failMode()}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	latency, err := st.Ping(pctx)
 	cancel()
@@ -103,7 +65,7 @@ func (a *App) health(ctx context.Context) healthReport {
 	if !lastResync.IsZero() {
 		h.LastResync = &lastResync
 	}
-	rep := healthReport{Store: h, Queues: queuesHealth{Events: st.EventsPending(), Alerts: a.alertDepths()}}
+	rep := respond.HealthReport{Store: h, Queues: respond.QueuesHealth{Events: st.EventsPending(), Alerts: a.alertDepths()}}
 	if a.logSink != nil {
 		rep.Queues.Log = a.logSink.Depth()
 	}

@@ -15,13 +15,13 @@ import (
 	"github.com/vigilsec/vigil/respond"
 )
 
-func healthOf(t *testing.T, a *App) (int, healthReport) {
+func healthOf(t *testing.T, a *App) (int, respond.HealthReport) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := serveHealth(rec, httptest.NewRequest(http.MethodGet, "/vigil/health", nil), a); err != nil {
 		t.Fatal(err)
 	}
-	var rep healthReport
+	var rep respond.HealthReport
 	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
 		t.Fatalf("%v: %s", err, rec.Body.String())
 	}
@@ -51,7 +51,7 @@ func TestHealthRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := respond.NewRedisStore(context.Background(), ks, time.Hour, respond.Hooks{})
+	st, err := respond.NewRedisStore(context.Background(), ks, respond.RedisStoreOptions{Retention: time.Hour}, respond.Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}

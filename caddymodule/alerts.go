@@ -217,10 +217,11 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 	keyJSON, _ := json.Marshal(struct {
 		S string
 		A []AlertConfig
-	}{stateKey, cfgs})
+		P int `json:",omitempty"`
+	}{stateKey, cfgs, a.AlertsBuffer})
 	key := string(keyJSON)
 	val, _, err := alertsPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := newAlertState(stateKey, routes)
+		st, err := newAlertState(stateKey, routes, a.AlertsBuffer)
 		if st != nil {
 			st.storeKey = string(storeJSON)
 		}
@@ -238,9 +239,9 @@ func (a *App) provisionAlerts(store StoreConfig) error {
 	return nil
 }
 
-func newAlertState(stateKey string, routes []alert.Route) (*alertState, error) {
+func newAlertState(stateKey string, routes []alert.Route, pending int) (*alertState, error) {
 	// started by App.Start, so `caddy validate` never delivers
-	opts := alert.Options{Routes: routes, Hooks: alertHooks(), Logger: alertLogger(), Deferred: true}
+	opts := alert.Options{Routes: routes, Pending: pending, Hooks: alertHooks(), Logger: alertLogger(), Deferred: true}
 	st := &alertState{stateKey: stateKey}
 	if stateKey != "" {
 		// the app provisioned this state just before: take one more hold

@@ -52,6 +52,21 @@ type App struct {
 	// 10000 events instead.
 	EventsRetention caddy.Duration `json:"events_retention,omitempty"`
 
+	// EventsBuffer bounds the events held in memory while Redis cannot
+	// take them (an outage, a paused or slow server): they are written
+	// when it answers again. Beyond the bound the oldest held event is
+	// dropped and counted in vigil_events_dropped_total{sink="store"}.
+	// Default 10000 (about 10 MB). Redis store only.
+	EventsBuffer int `json:"events_buffer,omitempty"`
+
+	// AlertsBuffer bounds the alerts held in memory while the Redis outbox
+	// refuses them, all channels together; they are queued when Redis
+	// answers again. Beyond the bound an alert is dropped and counted in
+	// vigil_alerts_dropped_total{reason="outbox_unavailable"} (a MEDIUM or
+	// higher alert takes the place of the oldest LOW one first). Default
+	// 1000.
+	AlertsBuffer int `json:"alerts_buffer,omitempty"`
+
 	// Alerts are the channels security events are delivered to (webhook,
 	// Slack, email, PagerDuty), through a durable outbox. See the Alerts section of README.md.
 	Alerts []AlertConfig `json:"alerts,omitempty"`
@@ -153,16 +168,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 		// of the pool key so changing it does not start a new store
 		retention = defaultRetention
 	}
+	if a.EventsBuffer < 0 || a.AlertsBuffer < 0 {
+		return fmt.Errorf("vigil: events_buffer and alerts_buffer must not be negative (got %d, %d)", a.EventsBuffer, a.AlertsBuffer)
+	}
+	opts := respond.RedisStoreOptions{Retention: retention, EventQueue: a.EventsBuffer}
+	if store.Type == "memory" {
+		opts.EventQueue = 0 // the memory store appends at once: nothing is held
+	}
 	keyJSON, _ := json.Marshal(struct {
 		S StoreConfig
 		R time.Duration
-	}{store, retention})
+		Q int `json:",omitempty"`
+	}{store, retention, opts.EventQueue})
 	a.poolKey = string(keyJSON)
 	if err := checkStoreForValidate(store, a.failMode()); err != nil {
 		return err
 	}
 	val, _, err := statePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		return newSharedState(store, retention)
+		return newSharedState(store, opts)
 	})
 	if err != nil {
 		return fmt.Errorf("vigil store: %w", err)

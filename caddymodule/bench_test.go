@@ -117,7 +117,7 @@ func redisBenchApp(b *testing.B) *App {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := respond.NewRedisStore(context.Background(), ks, 0, respond.Hooks{})
+	st, err := respond.NewRedisStore(context.Background(), ks, respond.RedisStoreOptions{}, respond.Hooks{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,6 +29,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 //		allow <cidr>...
 //		fail_mode open|closed
 //		events_retention <duration>
+//		events_buffer <n>
+//		alerts_buffer <n>
 //		alert webhook|slack|email|pagerduty … { … }   (see parseAlert)
 //		geoip <City-or-Country.mmdb> [asn <ASN.mmdb>] [{ poll <dur> }]
 //		audit_log <path> { sign_key <pem>; checkpoint <dur>; rotate <size> [keep <n>]; instance <name> }
@@ -72,6 +74,23 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.EventsRetention = dur
+		case "events_buffer", "alerts_buffer":
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 {
+				return d.Errf("%s: want a positive number of entries, got %q", opt, d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if opt == "events_buffer" {
+				a.EventsBuffer = n
+			} else {
+				a.AlertsBuffer = n
+			}
 		case "audit_log":
 			c, err := parseAuditLog(d)
 			if err != nil {

@@ -85,6 +85,8 @@ func TestAdaptErrors(t *testing.T) {
 		{"global redis without address", "respond 200", "vigil {\n\tstore redis {\n\t\tprefix x:\n\t}\n}", "give a URL or an addrs line"},
 		{"global bad allow", "respond 200", "vigil {\n\tallow 10.0.0.0/33\n}", "invalid CIDR"},
 		{"global bad fail_mode", "respond 200", "vigil {\n\tfail_mode maybe\n}", `"maybe" is not open or closed`},
+		{"global bad events_buffer", "respond 200", "vigil {\n\tevents_buffer 0\n}", `events_buffer: want a positive number of entries, got "0"`},
+		{"global bad alerts_buffer", "respond 200", "vigil {\n\talerts_buffer lots\n}", `alerts_buffer: want a positive number of entries, got "lots"`},
 		{"global bad db", "respond 200", "vigil {\n\tstore redis {\n\t\taddrs a:1\n\t\tdb -1\n\t}\n}", "not a database number"},
 	}
 	for _, c := range cases {
@@ -120,6 +122,7 @@ func FuzzHandlerCaddyfile(f *testing.F) {
 		"vigil {\n login POST /login {\n user form:username\n success redirect_not /login\n }\n lockout 5 within 15m for 15m max 24h\n}",
 		"vigil {\n block_ip 30 within 10m for 10m\n stuffing 10 within 10m\n monitor_only\n max_body 1MB\n}",
 		"vigil {\n store redis {\n addrs a:1 b:2\n cluster\n prefix p:\n }\n allow 10.0.0.0/8\n fail_mode closed\n}",
+		"vigil {\n events_buffer 100\n alerts_buffer 10\n}",
 		"vigil { login GET /x { success header X-A b } }",
 	} {
 		f.Add(s)

@@ -1,22 +1,21 @@
 package caddymodule
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/cli"
 )
+
+// The `caddy vigil …` subcommands: their names, arguments and flags, and
+// the admin API path each one calls. What they do with the answers lives
+// in internal/cli; command_admin.go finds and calls the admin endpoint.
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
@@ -50,9 +49,8 @@ admin API's JSON otherwise (pipes, scripts); --json always prints JSON.
 	})
 }
 
-// buildVigilCommand adds the subcommands to `caddy vigil`. Another file
-// hangs its own under one of them (decisions import|export) with one line
-// here, which is why each subcommand is a named value.
+// buildVigilCommand adds the subcommands to `caddy vigil`. Each is a named
+// value, so another one can hang under it (decisions export|import).
 func buildVigilCommand(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.String("address", "", "The address of Caddy's admin endpoint")
@@ -60,15 +58,10 @@ func buildVigilCommand(cmd *cobra.Command) {
 	pf.StringP("adapter", "a", "", "Name of the config adapter to use with --config")
 	pf.Bool("json", false, "Print the admin API's JSON even on a terminal")
 
-	decisions := &cobra.Command{Use: "decisions", Short: "Lists active blocks, locks and revocations", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return adminCall(c, http.MethodGet, "/vigil/decisions", nil)
-		}}
-	decisionsTransfer(decisions) // command_decisions.go: --kind, --target, export, import
-	cmd.AddCommand(decisions, statusCommand(), whyCommand(), eventsCommand(), reportCommand(), auditCommand())
+	cmd.AddCommand(decisionsCommand(), statusCommand(), whyCommand(), eventsCommand(), reportCommand(), auditCommand())
 	cmd.AddCommand(decisionCommands()...)
 	cmd.AddCommand(revocationCommands()...)
-	cmd.AddCommand(investigateCommands()...) // command_investigate.go: user, ip
+	cmd.AddCommand(investigateCommands()...)
 }
 
 // decisionCommands are block, unblock, lock and unlock.
@@ -101,19 +94,47 @@ func decisionCommands() []*cobra.Command {
 	return []*cobra.Command{block, unblock, lock, unlock}
 }
 
+// decisionFilters are the query parameters of `caddy vigil decisions` and
+// its export.
+var decisionFilters = []string{"kind", "target"}
+
+// decisionsCommand is `caddy vigil decisions [--kind] [--target]`, and
+// its export and import.
+func decisionsCommand() *cobra.Command {
+	decisions := &cobra.Command{Use: "decisions", Short: "Lists active blocks, locks and revocations", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			uri := "/vigil/decisions"
+			if q := flagQuery(c, decisionFilters); len(q) > 0 {
+				uri += "?" + q.Encode()
+			}
+			return adminCall(c, http.MethodGet, uri, nil)
+		}}
+	export := &cobra.Command{Use: "export", Short: "Writes the active decisions in Vigil's JSON or a CrowdSec format", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return envOf(c).Export(flagString(c, "format"), flagQuery(c, decisionFilters), flagString(c, "out"))
+		}}
+	for _, c := range []*cobra.Command{decisions, export} {
+		c.Flags().String("kind", "", "Only these kinds: block, lock, revoke_user, revoke_jti (comma-separated)")
+		c.Flags().String("target", "", "Only the decisions on this address, range, user or token ID")
+	}
+	export.Flags().String("format", "vigil", "vigil, crowdsec-csv or crowdsec-json (the CrowdSec formats hold blocks only)")
+	export.Flags().String("out", "", "Write to this file instead of standard output")
+	imp := &cobra.Command{Use: "import <file|->", Short: "Imports decisions from a file (- for standard input)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return envOf(c).Import(args[0], flagString(c, "format"), c.InOrStdin())
+		}}
+	imp.Flags().String("format", "", "vigil, crowdsec-csv or crowdsec-json (default: from the file's extension and content)")
+	decisions.AddCommand(export, imp)
+	return decisions
+}
+
 // eventFilters are the query parameters of `caddy vigil events`.
 var eventFilters = []string{"type", "user", "ip", "severity", "since", "until", "limit", "cursor"}
 
 func eventsCommand() *cobra.Command {
 	events := &cobra.Command{Use: "events", Short: "Queries recorded security events, newest first", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for _, name := range eventFilters {
-				if v := flagString(c, name); v != "" {
-					q.Set(name, v)
-				}
-			}
-			return adminCall(c, http.MethodGet, "/vigil/events?"+q.Encode(), nil)
+			return adminCall(c, http.MethodGet, "/vigil/events?"+flagQuery(c, eventFilters).Encode(), nil)
 		}}
 	for _, name := range eventFilters {
 		events.Flags().String(name, "", "Filter: "+name)
@@ -152,28 +173,85 @@ func revocationCommands() []*cobra.Command {
 	return []*cobra.Command{revoke, unrevoke}
 }
 
-// errStoreDown makes `caddy vigil status` exit non-zero when the store does
-// not answer, so scripts and probes can use it.
-var errStoreDown = errors.New("vigil store not reachable")
-
 func statusCommand() *cobra.Command {
 	return &cobra.Command{Use: "status", Aliases: []string{"health"}, Short: "Shows the store's health and what waits in the queues", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			status, raw, err := adminFetch(c, http.MethodGet, "/vigil/health", nil)
-			if err != nil {
-				return err
-			}
-			if status != http.StatusOK && status != http.StatusServiceUnavailable {
-				return answerError(http.MethodGet, "/vigil/health", status, raw)
-			}
-			if err := renderHealth(outputOf(c), raw); err != nil {
-				return err
-			}
-			if status != http.StatusOK {
-				return errStoreDown
-			}
-			return nil
+		RunE: func(c *cobra.Command, _ []string) error { return envOf(c).Status() }}
+}
+
+func whyCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "why <ip|cidr|user>", Short: "Explains the active decisions on an address or user and the events behind them",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			var opts cli.WhyOptions
+			opts.Window, _ = c.Flags().GetDuration("window")
+			opts.Limit, _ = c.Flags().GetInt("limit")
+			opts.AsUser, _ = c.Flags().GetBool("user")
+			return envOf(c).Why(args[0], opts)
 		}}
+	cmd.Flags().Duration("window", 0, "How far before a decision to look for its causes (default: the window of the rule that made it, else 1h)")
+	cmd.Flags().Int("limit", 50, "The most events shown per decision (the newest)")
+	cmd.Flags().Bool("user", false, "Read the subject as a username even if it looks like an address")
+	return cmd
+}
+
+// investigateCommands are `caddy vigil user <name>` and `caddy vigil ip
+// <addr>`: the investigation reports of GET /vigil/users/{user} and GET
+// /vigil/ips/{ip}.
+func investigateCommands() []*cobra.Command {
+	user := &cobra.Command{Use: "user <name>", Short: "Investigates an account: logins with place and risk, learned places, data volume, decisions, events",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return envOf(c).Call(http.MethodGet, "/vigil/users/"+url.PathEscape(args[0]), nil, cli.RenderUserReport)
+		}}
+	ip := &cobra.Command{Use: "ip <addr>", Short: "Investigates an address: place, blocks, logins, users, events",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return envOf(c).Call(http.MethodGet, "/vigil/ips/"+url.PathEscape(args[0]), nil, cli.RenderIPReport)
+		}}
+	return []*cobra.Command{user, ip}
+}
+
+// reportCommand is `caddy vigil report`: the compliance report of a
+// period, from the running Caddy's admin API, as HTML, CSV or JSON.
+func reportCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "report [--from 2026-11-01] [--to 2026-12-01] [--format html|csv|json] [--out report.html]",
+		Short: "Writes the security and compliance report of a period (default: the last 30 days)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return envOf(c).Report(flagQuery(c, []string{"from", "to", "format"}), flagString(c, "out"))
+		},
+	}
+	f := c.Flags()
+	f.String("from", "", "Start of the period: a date (UTC) or an RFC 3339 time")
+	f.String("to", "", "End of the period, excluded (default: now)")
+	f.String("format", "html", "html, csv or json")
+	f.String("out", "", "File to write (default: standard output)")
+	return c
+}
+
+// auditCommand is `caddy vigil audit verify`: an offline check of audit
+// files, needing no running Caddy and no private key.
+func auditCommand() *cobra.Command {
+	verify := &cobra.Command{
+		Use:   "verify [--pub audit.pub] <file>... | --chain <path> [--instance <name>]",
+		Short: "Verifies audit files: the hash chain and, with --pub, the signed checkpoints; exits 1 and names the first broken record",
+		RunE: func(c *cobra.Command, args []string) error {
+			err := envOf(c).VerifyAudit(cli.AuditFiles{Files: args, Chain: flagString(c, "chain"),
+				Instance: flagString(c, "instance"), PubKey: flagString(c, "pub")})
+			if errors.Is(err, cli.ErrAuditBroken) {
+				c.SilenceUsage = true // the report said what is broken
+			}
+			return err
+		},
+	}
+	f := verify.Flags()
+	f.String("pub", "", "Ed25519 public key (PKIX PEM) that verifies the checkpoints")
+	f.String("chain", "", "The audit_log path: verify every file of the chain (rotated ones included), oldest first")
+	f.String("instance", "", "With --chain: the instance whose chain to verify (default: this host's name)")
+	c := &cobra.Command{Use: "audit", Short: "Tamper-evident audit trail tools"}
+	c.AddCommand(verify)
+	return c
 }
 
 func flagString(c *cobra.Command, name string) string {
@@ -181,113 +259,20 @@ func flagString(c *cobra.Command, name string) string {
 	return v
 }
 
+// flagQuery is the query of the named flags that are set, by name.
+func flagQuery(c *cobra.Command, names []string) url.Values {
+	q := url.Values{}
+	for _, name := range names {
+		if v := flagString(c, name); v != "" {
+			q.Set(name, v)
+		}
+	}
+	return q
+}
+
 // adminCall sends one admin API request and prints the answer: as a table
 // of its kind (decisions, a decision, events, a lift) on a terminal, else
-// as JSON. Subcommands in other files use it too.
+// as JSON.
 func adminCall(c *cobra.Command, method, uri string, body any) error {
-	return adminCallTo(c, method, uri, body, renderAuto)
-}
-
-// adminCallTo sends one admin API request and prints its answer with
-// render (JSON when asked or when not on a terminal). An error answer is
-// returned as an error carrying the status and the API's message.
-func adminCallTo(c *cobra.Command, method, uri string, body any, render renderFunc) error {
-	status, raw, err := adminFetch(c, method, uri, body)
-	if err != nil {
-		return err
-	}
-	if status >= 400 {
-		return answerError(method, uri, status, raw)
-	}
-	return render(outputOf(c), raw)
-}
-
-// adminTimeout bounds one admin API call.
-const adminTimeout = 30 * time.Second
-
-// adminFetch sends one admin API request and returns the status and body,
-// whatever the status: Caddy's own AdminAPIRequest turns every answer from
-// 400 up into an error, and the health check's 503 carries a report.
-func adminFetch(c *cobra.Command, method, uri string, body any) (int, []byte, error) {
-	addr, err := caddycmd.DetermineAdminAPIAddress(flagString(c, "address"), nil, flagString(c, "config"), flagString(c, "adapter"))
-	if err != nil {
-		return 0, nil, fmt.Errorf("finding the admin address: %w", err)
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, fmt.Errorf("encoding the request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, client, err := adminRequest(addr, method, uri, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	parent := c.Context()
-	if parent == nil { // not run through ExecuteContext
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(parent, adminTimeout)
-	defer cancel()
-	resp, err := client.Do(req.WithContext(ctx))
-	if err != nil {
-		return 0, nil, fmt.Errorf("calling the admin API at %s: %w", addr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return 0, nil, fmt.Errorf("reading the answer: %w", err)
-	}
-	return resp.StatusCode, raw, nil
-}
-
-// adminRequest builds a request to the admin endpoint at addr (TCP, or a
-// unix socket) and a client that dials it, as Caddy's CLI does: with an
-// Origin header the admin endpoint's origin check accepts.
-func adminRequest(addr, method, uri string, body io.Reader) (*http.Request, *http.Client, error) {
-	parsed, err := caddy.ParseNetworkAddress(addr)
-	if err != nil || parsed.PortRangeSize() > 1 {
-		return nil, nil, fmt.Errorf("invalid admin address %s: %v", addr, err)
-	}
-	origin, network, dial := "http://"+parsed.JoinHostPort(0), parsed.Network, parsed.JoinHostPort(0)
-	local := parsed.IsUnixNetwork() || parsed.IsFdNetwork()
-	if local {
-		// any Host does; 127.0.0.1 keeps a confused client on this machine.
-		// A socket path may carry its permission bits ("|0220"): not part of it
-		origin = "http://127.0.0.1"
-		dial, _, _ = strings.Cut(parsed.Host, "|")
-	}
-	req, err := http.NewRequest(method, origin+uri, body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("making the request: %w", err)
-	}
-	if !local {
-		req.Header.Set("Origin", origin)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, dial)
-		},
-	}}
-	return req, client, nil
-}
-
-// answerError is the error of an admin API answer from 400 up: its status
-// and the API's own message.
-func answerError(method, uri string, status int, raw []byte) error {
-	var e struct {
-		Error string `json:"error"`
-	}
-	msg := strings.TrimSpace(string(raw))
-	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-		msg = e.Error
-	}
-	path, _, _ := strings.Cut(uri, "?")
-	return fmt.Errorf("%s %s: HTTP %d: %s", method, path, status, msg)
+	return envOf(c).Call(method, uri, body, cli.RenderAuto)
 }

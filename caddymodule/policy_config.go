@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	loginpkg "github.com/vigilsec/vigil/detect/login"
+	"github.com/vigilsec/vigil/internal/cli"
 )
 
 // The site policy's configuration types (the JSON form of the Caddyfile
@@ -203,9 +204,9 @@ func banSummary(b *BanPolicy) string {
 	if b == nil {
 		return "off"
 	}
-	s := fmt.Sprintf("%d within %s for %s", b.Failures, shortDuration(time.Duration(b.Within)), shortDuration(time.Duration(b.For)))
+	s := fmt.Sprintf("%d within %s for %s", b.Failures, cli.ShortDuration(time.Duration(b.Within)), cli.ShortDuration(time.Duration(b.For)))
 	if b.Max > 0 {
-		s += " max " + shortDuration(time.Duration(b.Max))
+		s += " max " + cli.ShortDuration(time.Duration(b.Max))
 	}
 	return s
 }
@@ -214,7 +215,7 @@ func stuffingSummary(s *StuffingPolicy) string {
 	if s == nil {
 		return "off"
 	}
-	return fmt.Sprintf("%d accounts within %s", s.Accounts, shortDuration(time.Duration(s.Within)))
+	return fmt.Sprintf("%d accounts within %s", s.Accounts, cli.ShortDuration(time.Duration(s.Within)))
 }
 
 func sessionSummary(s *SessionConfig) string {
@@ -235,22 +236,9 @@ func intrusionSummary(b *BanLength) string {
 	if b != nil {
 		l = *b
 	}
-	s := shortDuration(time.Duration(l.For))
+	s := cli.ShortDuration(time.Duration(l.For))
 	if l.Max > 0 {
-		s += " max " + shortDuration(time.Duration(l.Max))
-	}
-	return s
-}
-
-// shortDuration prints a duration without the zero units Go adds ("1m"
-// rather than "1m0s", "24h" rather than "24h0m0s").
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+		s += " max " + cli.ShortDuration(time.Duration(l.Max))
 	}
 	return s
 }

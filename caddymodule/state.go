@@ -36,7 +36,7 @@ var (
 // carryTimeout bounds copying the decisions of the previous store.
 const carryTimeout = 2 * time.Minute
 
-func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, error) {
+func newSharedState(cfg StoreConfig, opts respond.RedisStoreOptions) (*sharedState, error) {
 	hooks := respond.Hooks{
 		StoreError:   func(op string) { storeErrors.WithLabelValues(op).Inc() },
 		EventDropped: eventsDroppedBy("store"),
@@ -55,7 +55,7 @@ func newSharedState(cfg StoreConfig, retention time.Duration) (*sharedState, err
 		if err != nil {
 			return nil, err
 		}
-		store, err := respond.NewRedisStore(context.Background(), ks, retention, hooks)
+		store, err := respond.NewRedisStore(context.Background(), ks, opts, hooks)
 		if err != nil {
 			return nil, err
 		}

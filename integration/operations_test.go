@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/poll"
 	"github.com/vigilsec/vigil/internal/redistest"
+	"github.com/vigilsec/vigil/respond"
 )
 
 // Operating Vigil: the health endpoint and `caddy vigil status`, the log
@@ -27,32 +28,10 @@ const (
 	logPolicy    = `"msg":"vigil policy"`
 )
 
-// health is the answer of GET /vigil/health.
-type health struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Store   struct {
-		Type           string     `json:"type"`
-		Address        string     `json:"address"`
-		Reachable      bool       `json:"reachable"`
-		LatencyMS      float64    `json:"latency_ms"`
-		Error          string     `json:"error"`
-		FallbackActive bool       `json:"fallback_active"`
-		FailMode       string     `json:"fail_mode"`
-		DownSince      *time.Time `json:"down_since"`
-		LastResync     *time.Time `json:"last_resync"`
-	} `json:"store"`
-	Queues struct {
-		Events int            `json:"events"`
-		Log    int            `json:"log"`
-		Alerts map[string]int `json:"alerts"`
-	} `json:"queues"`
-}
-
-func (g *gateway) health() (int, health) {
+func (g *gateway) health() (int, respond.HealthReport) {
 	g.t.Helper()
 	status, body := g.adminDo(http.MethodGet, "/vigil/health", nil)
-	var h health
+	var h respond.HealthReport
 	if err := json.Unmarshal(body, &h); err != nil {
 		g.t.Fatalf("GET /vigil/health: %d %v in %s", status, err, body)
 	}
@@ -79,7 +58,7 @@ func TestOperationsHealthMemory(t *testing.T) {
 		t.Fatalf("GET /vigil/health: %d %+v", status, h)
 	}
 	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"health"}} {
-		var got health
+		var got respond.HealthReport
 		if out := g.cli(args...); json.Unmarshal([]byte(out), &got) != nil || got.Status != "ok" {
 			t.Fatalf("caddy vigil %s: not the health JSON:\n%s", strings.Join(args, " "), out)
 		}

@@ -2,6 +2,7 @@ package respond
 
 import (
 	"sync"
+	"time"
 
 	"github.com/vigilsec/vigil/detect"
 )
@@ -44,58 +45,67 @@ func (b *Bus) Publish(e detect.Event) {
 }
 
 // QueuedSink gives a sink whose work may wait (a log file on a slow disk)
-// a bounded queue and a goroutine of its own: Publish only queues, and a
-// full queue drops the event and counts the drop.
+// a bounded queue and a goroutine of its own: Publish only queues, and
+// beyond the bound the oldest queued event is dropped and counted. The
+// goroutine is woken once per batch (see batchQueue), not once per event.
 type QueuedSink struct {
-	queue   chan detect.Event
-	handle  func(detect.Event)
-	dropped func()
-	mu      sync.RWMutex // Publish holds it shared, so Close never closes the queue under a send
-	closed  bool
-	done    chan struct{}
+	queue  *batchQueue
+	handle func(detect.Event)
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
+
+const (
+	sinkBatch = 64
+	// sinkLinger is how long a sink's goroutine waits for more events
+	// after the first of a batch: a log line is written this much later.
+	sinkLinger = 10 * time.Millisecond
+)
 
 // Queue starts handle's goroutine behind a queue of size events; dropped
 // (may be nil) is told of every event that did not fit.
 func Queue(handle func(detect.Event), size int, dropped func()) *QueuedSink {
-	q := &QueuedSink{queue: make(chan detect.Event, size), handle: handle, dropped: dropped, done: make(chan struct{})}
+	q := &QueuedSink{queue: newBatchQueue(size, sinkBatch, dropped), handle: handle, stop: make(chan struct{}), done: make(chan struct{})}
 	go q.run()
 	return q
 }
 
 // Publish implements Sink.
 func (q *QueuedSink) Publish(e detect.Event) {
-	q.mu.RLock()
-	sent := false
-	if !q.closed {
-		select {
-		case q.queue <- e:
-			sent = true
-		default:
-		}
-	}
-	q.mu.RUnlock()
-	if !sent && q.dropped != nil {
-		q.dropped()
-	}
+	q.queue.put(e)
 }
 
 func (q *QueuedSink) run() {
 	defer close(q.done)
-	for e := range q.queue {
-		q.handle(e)
+	batch := make([]detect.Event, 0, sinkBatch)
+	for q.queue.wait(q.stop, sinkLinger) {
+		batch = q.handleBatch(batch)
 	}
+	// Close: handle what is still queued
+	for batch = q.handleBatch(batch); len(batch) > 0; batch = q.handleBatch(batch) {
+	}
+}
+
+// handleBatch handles up to sinkBatch queued events and returns the batch
+// it used (empty when nothing was queued).
+func (q *QueuedSink) handleBatch(batch []detect.Event) []detect.Event {
+	batch = q.queue.take(sinkBatch, batch[:0])
+	for i := range batch {
+		q.handle(batch[i])
+		batch[i] = detect.Event{}
+	}
+	q.queue.done(len(batch))
+	return batch
 }
 
 // Close handles what is queued and stops the goroutine. Events published
 // after Close are dropped and counted.
 func (q *QueuedSink) Close() error {
-	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		close(q.queue)
-	}
-	q.mu.Unlock()
+	q.once.Do(func() {
+		q.queue.close()
+		close(q.stop)
+	})
 	<-q.done
 	return nil
 }

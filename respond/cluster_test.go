@@ -110,7 +110,7 @@ func clusterStore(t *testing.T, addrs []string, h Hooks) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewRedisStore(context.Background(), ks, time.Hour, h)
+	s, err := NewRedisStore(context.Background(), ks, RedisStoreOptions{Retention: time.Hour}, h)
 	if err != nil {
 		t.Fatal(err)
 	}

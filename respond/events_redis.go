@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,9 +18,13 @@ import (
 // RedisEvents is the EventLog of the Redis store: the stream
 // "<prefix>events", one entry per event with the event's JSON in field "e".
 // Append only queues; one writer goroutine adds the queued events in
-// pipelined batches, so the request path never waits for Redis. While Redis
-// is unreachable the writer holds up to the queue bound in memory (dropping
-// the oldest beyond it, counted as dropped events) and retries with backoff.
+// pipelined batches, so the request path never waits for Redis. Events are
+// batched across requests: the writer lingers up to eventLinger after the
+// first event of a batch, so at a few hundred failed logins a second one
+// XADD pipeline carries several events instead of one round trip each.
+// While Redis is unreachable the writer holds up to the queue bound in
+// memory (dropping the oldest beyond it, counted as dropped events) and
+// retries with backoff.
 //
 // The stream is capped by length always (every XADD carries MAXLEN ~) and
 // by age when a retention is set (an XTRIM MINID ~ ends each batch's
@@ -35,17 +38,12 @@ type RedisEvents struct {
 	stream    string
 	retention time.Duration
 	maxLen    int64
-	bound     int
 	hooks     Hooks
 
-	queue   chan detect.Event // Append -> writer
-	backlog eventRing         // writer only: taken from the queue, not yet written
-	// backlogLen mirrors backlog.n for Depth, which runs on other goroutines
-	backlogLen atomic.Int64
-	closed     atomic.Bool
-	stop       chan struct{}
-	done       chan struct{}
-	once       sync.Once
+	queue *batchQueue
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 const (
@@ -62,6 +60,11 @@ const (
 	eventBatch     = 256             // XADDs per pipeline
 	eventFlushWait = 2 * time.Second // how long Close may spend flushing
 	maxWritePause  = 5 * time.Second // longest retry backoff
+	// eventLinger is how long the writer waits for more events before
+	// writing a batch that is not full: events reach the stream (and the
+	// dashboards of other instances) this much later, in exchange for one
+	// round trip per batch instead of one per event.
+	eventLinger = 20 * time.Millisecond
 	// idClockSlack widens a Since bound on stream IDs: IDs are Redis's clock
 	// at write time, which trails the event's time but may be skewed.
 	idClockSlack = 5 * time.Minute
@@ -71,7 +74,7 @@ const (
 type RedisEventsOptions struct {
 	Retention time.Duration // > 0: trim entries older than it (MINID ~)
 	MaxLen    int           // cap at about this many entries (MAXLEN ~); <= 0: StreamMaxLen
-	Queue     int           // events waiting to be written; <= 0: DefaultEventQueue
+	Queue     int           // events held while waiting to be written; <= 0: DefaultEventQueue
 }
 
 // NewRedisEvents starts the writer with the default length cap. retention
@@ -90,25 +93,17 @@ func NewRedisEventsWith(ks store.Keyspace, opts RedisEventsOptions, hooks Hooks)
 	}
 	r := &RedisEvents{
 		client: ks.Client, stream: ks.Key("events"), retention: opts.Retention, maxLen: int64(opts.MaxLen),
-		bound: opts.Queue, hooks: hooks, queue: make(chan detect.Event, opts.Queue),
+		hooks: hooks, queue: newBatchQueue(opts.Queue, eventBatch, hooks.eventDropped),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go r.run()
 	return r
 }
 
-// Append implements EventLog. It never blocks: a full queue (or a closed
-// log) drops the event and counts it.
+// Append implements EventLog. It never blocks: beyond the bound (or on a
+// closed log) an event is dropped and counted.
 func (r *RedisEvents) Append(e detect.Event) {
-	if r.closed.Load() {
-		r.hooks.eventDropped()
-		return
-	}
-	select {
-	case r.queue <- e:
-	default:
-		r.hooks.eventDropped()
-	}
+	r.queue.put(e)
 }
 
 // Close writes what is queued, for at most two seconds, and stops the
@@ -116,116 +111,83 @@ func (r *RedisEvents) Append(e detect.Event) {
 // close the client.
 func (r *RedisEvents) Close() error {
 	r.once.Do(func() {
-		r.closed.Store(true)
+		r.queue.close()
 		close(r.stop)
 		<-r.done
 	})
 	return nil
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. batch holds the events taken from the queue
+// and not yet written: after a failure they are retried first, in order.
 func (r *RedisEvents) run() {
 	defer close(r.done)
 	batch := make([]detect.Event, 0, eventBatch)
 	var pause time.Duration
 	for {
-		r.backlogLen.Store(int64(r.backlog.n))
-		if r.backlog.n == 0 {
-			select {
-			case e := <-r.queue:
-				r.push(e)
-				// linger briefly so a burst shares one pipeline: a round
-				// trip per event would cost more CPU than the event itself
-				if !r.collectUntil(eventLinger, eventBatch) {
-					r.flushOnClose()
-					return
-				}
-			case <-r.stop:
-				r.flushOnClose()
+		if len(batch) == 0 {
+			if !r.queue.wait(r.stop, eventLinger) {
+				r.flushOnClose(batch)
 				return
 			}
+			batch = r.queue.take(eventBatch, batch)
 		}
-		r.drain()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		batch = r.backlog.front(eventBatch, batch[:0])
 		n, err := r.write(ctx, batch)
 		cancel()
-		r.backlog.pop(n)
+		r.queue.done(n)
+		batch = batch[:copy(batch, batch[n:])]
 		if err == nil {
 			pause = 0
 			continue
 		}
-		// Redis is unreachable: keep collecting while waiting to retry
+		// Redis is unreachable: wait before retrying (Append keeps queueing)
 		pause = min(max(2*pause, 100*time.Millisecond), maxWritePause)
-		if !r.collect(pause) {
-			r.flushOnClose()
+		if !sleepUntil(r.stop, pause) {
+			r.flushOnClose(batch)
 			return
 		}
 	}
 }
 
-// push adds an event to the backlog, counting the oldest it displaces.
-func (r *RedisEvents) push(e detect.Event) {
-	if r.backlog.push(e, r.bound) {
-		r.hooks.eventDropped()
-	}
-}
-
-// drain moves whatever is queued into the backlog without waiting.
-func (r *RedisEvents) drain() {
-	for {
-		select {
-		case e := <-r.queue:
-			r.push(e)
-		default:
-			return
-		}
-	}
-}
-
-// eventLinger is how long the writer waits for more events before writing
-// a batch that is not full.
-const eventLinger = 2 * time.Millisecond
-
-// collect waits for d while still taking events off the queue; it reports
-// false when Close was called.
-func (r *RedisEvents) collect(d time.Duration) bool {
-	return r.collectUntil(d, 0)
-}
-
-// collectUntil is collect that also returns early once the backlog holds
-// full events (0: no early return).
-func (r *RedisEvents) collectUntil(d time.Duration, full int) bool {
+// sleepUntil waits for d and reports false if stop closed first.
+func sleepUntil(stop <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for full == 0 || r.backlog.n < full {
-		select {
-		case e := <-r.queue:
-			r.push(e)
-		case <-t.C:
-			return true
-		case <-r.stop:
-			return false
-		}
+	select {
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
 	}
-	return true
 }
 
-func (r *RedisEvents) flushOnClose() {
+// flushOnClose writes the held batch and what is queued, for at most
+// eventFlushWait, and counts the rest as dropped.
+func (r *RedisEvents) flushOnClose(batch []detect.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), eventFlushWait)
 	defer cancel()
-	r.drain()
-	batch := make([]detect.Event, 0, eventBatch)
-	for r.backlog.n > 0 && ctx.Err() == nil {
-		batch = r.backlog.front(eventBatch, batch[:0])
+	for ctx.Err() == nil {
+		if len(batch) == 0 {
+			if batch = r.queue.take(eventBatch, batch); len(batch) == 0 {
+				return
+			}
+		}
 		n, err := r.write(ctx, batch)
-		r.backlog.pop(n)
+		r.queue.done(n)
+		batch = batch[:copy(batch, batch[n:])]
 		if err != nil && !sleepCtx(ctx, 100*time.Millisecond) {
 			break
 		}
 	}
-	for ; r.backlog.n > 0; r.backlog.pop(1) {
-		r.hooks.eventDropped()
+	for {
+		for range batch {
+			r.hooks.eventDropped()
+		}
+		r.queue.done(len(batch))
+		if batch = r.queue.take(eventBatch, batch[:0]); len(batch) == 0 {
+			return
+		}
 	}
 }
 

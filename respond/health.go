@@ -42,9 +42,9 @@ func (s *Store) EventsPending() int {
 }
 
 // Depth is how many events wait to be written to Redis: those Append has
-// queued and those the writer holds in its backlog (the bulk of what waits
-// during an outage), as the writer last published it.
-func (r *RedisEvents) Depth() int { return len(r.queue) + int(r.backlogLen.Load()) }
+// queued and the batch the writer holds (during an outage, everything that
+// waits for Redis to come back).
+func (r *RedisEvents) Depth() int { return r.queue.depth() }
 
 // Depth is how many events wait in the queue for the sink's goroutine.
-func (q *QueuedSink) Depth() int { return len(q.queue) }
+func (q *QueuedSink) Depth() int { return q.queue.queued() }

@@ -31,7 +31,7 @@ func TestHealthRedisStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := NewRedisStore(context.Background(), ks, time.Hour, Hooks{})
+	st, err := NewRedisStore(context.Background(), ks, RedisStoreOptions{Retention: time.Hour}, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +77,8 @@ func TestQueueDepths(t *testing.T) {
 	_ = q.Close()
 	close(taken)
 
-	r := &RedisEvents{queue: make(chan detect.Event, 4)}
-	r.queue <- detect.Event{}
+	r := &RedisEvents{queue: newBatchQueue(4, 4, nil)}
+	r.queue.put(detect.Event{})
 	if n := (&Store{Events: r}).EventsPending(); n != 1 {
 		t.Fatalf("events pending %d, want 1", n)
 	}

@@ -162,5 +162,5 @@ func openRedisStore(o store.RedisOptions, h Hooks) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewRedisStore(context.Background(), ks, 0, h)
+	return NewRedisStore(context.Background(), ks, RedisStoreOptions{}, h)
 }

@@ -108,12 +108,20 @@ func expireLoop(c *DecisionCache, every time.Duration, stop <-chan struct{}) {
 	}
 }
 
+// RedisStoreOptions tune a Redis store.
+type RedisStoreOptions struct {
+	// Retention > 0 trims events older than it from the stream.
+	Retention time.Duration
+	// EventQueue bounds the events held in memory while Redis cannot take
+	// them; <= 0: DefaultEventQueue.
+	EventQueue int
+}
+
 // NewRedisStore returns the store shared by every instance through Redis,
 // on ks's client (closed with the store). A Redis that is down at start
 // leaves the store unhealthy (counting in memory, enforcing from the local
-// cache) until it answers. ctx bounds the initial load of the decisions;
-// retention > 0 trims events older than it.
-func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Duration, hooks Hooks) (*Store, error) {
+// cache) until it answers. ctx bounds the initial load of the decisions.
+func NewRedisStore(ctx context.Context, ks store.Keyspace, opts RedisStoreOptions, hooks Hooks) (*Store, error) {
 	cache := newDecisionCache(hooks)
 	counter := store.NewFallbackCounter(store.NewRedisCounter(ks), store.NewMemoryCounter(hooks.evictions(StateCounters)), hooks.storeError)
 	// the decisions' resync loop doubles as the health probe, so fail_mode
@@ -125,7 +133,7 @@ func NewRedisStore(ctx context.Context, ks store.Keyspace, retention time.Durati
 		_ = ks.Client.Close()
 		return nil, err
 	}
-	events := NewRedisEvents(ks, retention, 0, hooks)
+	events := NewRedisEvents(ks, opts.Retention, opts.EventQueue, hooks)
 	return &Store{
 		Counter:   counter,
 		Windows:   store.NewFallbackWindows(store.NewRedisWindows(ks), store.NewMemoryWindowsEvicting(hooks.evictions(StateWindows)), hooks.storeError),

@@ -30,7 +30,7 @@ func TestEveryRedisKeyHasTTL(t *testing.T) {
 	// client still lists and deletes the keys at the end
 	own := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	ctx := context.Background()
-	st, err := respond.NewRedisStore(ctx, store.NewKeyspace(own, prefix), time.Hour, respond.Hooks{})
+	st, err := respond.NewRedisStore(ctx, store.NewKeyspace(own, prefix), respond.RedisStoreOptions{Retention: time.Hour}, respond.Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}

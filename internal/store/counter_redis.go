@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -66,13 +67,17 @@ end
 
 // recordScript updates the four counters of one attempt atomically.
 // KEYS: account, ip, pair, ip-accounts.
-// ARGV: score, member, max, account member, then (cutoff, ttl ms) per key;
-// a ttl of "0" means the window is disabled and the key is left alone.
+// ARGV: score, member, max, account member, and "cutoff ttl" of the four
+// keys in one space-separated string (one argument instead of eight: each
+// argument is an allocation on the login path); a ttl of "0" means the
+// window is disabled and the key is left alone.
 var recordScript = redis.NewScript(bumpLua + `
 local maxn = tonumber(ARGV[3])
 local out = {0, 0, 0, 0}
+local w = {}
+for v in string.gmatch(ARGV[5], '%S+') do w[#w + 1] = v end
 for i = 1, 4 do
-  local cutoff, ttl = ARGV[3 + 2*i], ARGV[4 + 2*i]
+  local cutoff, ttl = w[2*i - 1], w[2*i]
   if ttl ~= '0' then
     local member = ARGV[2]
     if i == 4 then member = ARGV[4] end
@@ -89,6 +94,10 @@ var bumpScript = redis.NewScript(bumpLua + `
 return bump(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
 `)
 
+// maxWindowEntries is detect.MaxWindowEntries as a script argument, boxed
+// once instead of on every login.
+var maxWindowEntries any = strconv.Itoa(detect.MaxWindowEntries)
+
 // Reserve implements detect.LoginCounter.
 func (r *RedisCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.Attempt, detect.LoginCounts, error) {
 	a := detect.Attempt{Keys: k}
@@ -104,24 +113,28 @@ func (r *RedisCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect
 		r.key(detect.PairCounter, k.Pair), r.key(detect.IPAccountsCount, k.IP),
 	}
 	windows := [4]time.Duration{w.Account, w.IP, w.Pair, w.Stuffing}
-	members := [4]string{member, member, member, k.AccountMember}
-	var cutoffs, ttls [4]string
-	for i, win := range windows {
-		cutoffs[i], ttls[i] = windowArgs(score, win)
-	}
 
 	var n [4]int64
 	if r.ks.Cluster {
+		members := [4]string{member, member, member, k.AccountMember}
+		var cutoffs, ttls [4]string
+		for i, win := range windows {
+			cutoffs[i], ttls[i] = windowArgs(score, win)
+		}
 		var err error
 		if n, err = r.recordPerKey(ctx, attempt{keys, members, cutoffs, ttls, scoreArg}); err != nil {
 			return a, detect.LoginCounts{}, err
 		}
 	} else {
-		args := []any{scoreArg, member, detect.MaxWindowEntries, k.AccountMember}
-		for i := range keys {
-			args = append(args, cutoffs[i], ttls[i])
+		var packed [128]byte
+		wargs := packed[:0]
+		for i, win := range windows {
+			if i > 0 {
+				wargs = append(wargs, ' ')
+			}
+			wargs = appendWindowArgs(wargs, score, win)
 		}
-		res, err := recordScript.Run(ctx, r.ks.Client, keys[:], args...).Int64Slice()
+		res, err := recordScript.Run(ctx, r.ks.Client, keys[:], scoreArg, member, maxWindowEntries, k.AccountMember, string(wargs)).Int64Slice()
 		if err != nil {
 			return a, detect.LoginCounts{}, fmt.Errorf("redis counter: %w", err)
 		}
@@ -279,11 +292,19 @@ func (r *RedisCounter) key(kind detect.CounterKind, hash string) string {
 // expires while an entry could still count); "0" disables the counter, as a
 // non-positive window does in MemoryCounter.
 func windowArgs(score int64, window time.Duration) (cutoff, ttl string) {
+	b := appendWindowArgs(nil, score, window)
+	i := strings.IndexByte(string(b), ' ')
+	return string(b[:i]), string(b[i+1:])
+}
+
+// appendWindowArgs appends windowArgs' "cutoff ttl" to dst.
+func appendWindowArgs(dst []byte, score int64, window time.Duration) []byte {
 	if window <= 0 {
-		return "0", "0"
+		return append(dst, "0 0"...)
 	}
 	ms := (window + time.Millisecond - 1) / time.Millisecond
-	return strconv.FormatInt(score-window.Microseconds(), 10), strconv.FormatInt(int64(ms), 10)
+	dst = strconv.AppendInt(dst, score-window.Microseconds(), 10)
+	return strconv.AppendInt(append(dst, ' '), int64(ms), 10)
 }
 
 // errNotHashID refuses a key fragment that is not detect.HashID output, so that a

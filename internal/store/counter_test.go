@@ -180,20 +180,65 @@ func TestFallbackCounter(t *testing.T) {
 	if fc.Healthy() || len(ops) != 1 || ops[0] != "reserve" {
 		t.Fatalf("healthy=%v ops=%v", fc.Healthy(), ops)
 	}
+	// down: one operation per probeEvery tries the primary, the others
+	// answer from memory at once
+	fc.probeAt.Store(0) // the probe interval has passed
 	mustNil(t, fc.RecordSuccess(ctx, detect.Attempt{Keys: k}))
 	mustNil(t, fc.Forget(ctx, detect.IPCounter, k.IP))
-	if len(ops) != 3 {
-		t.Fatalf("ops = %v", ops)
+	if len(ops) != 2 || ops[1] != "record_success" {
+		t.Fatalf("ops = %v, want the probe (record_success) only", ops)
 	}
 	primary.err = nil
+	fc.probeAt.Store(0)
 	mustNil(t, fc.Forget(ctx, detect.IPCounter, k.IP))
 	if !fc.Healthy() {
 		t.Fatal("not healthy after a success")
 	}
 	primary.err = context.Canceled
 	_, _ = failure(fc, ctx, k, w, now)
-	if !fc.Healthy() || len(ops) != 3 {
+	if !fc.Healthy() || len(ops) != 2 {
 		t.Fatal("a cancelled request must not mark the store unhealthy")
+	}
+}
+
+// countingCounter counts the calls that reach a failing primary.
+type countingCounter struct {
+	failingCounter
+	calls int
+}
+
+func (c *countingCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.Attempt, detect.LoginCounts, error) {
+	c.calls++
+	return c.failingCounter.Reserve(ctx, k, w, now)
+}
+
+// TestFallbackCounterProbesWhileDown: while the primary is down, a burst of
+// logins costs one try of the primary (one client timeout with a frozen
+// Redis), not one per login, and every login is still counted locally;
+// once the probe interval has passed the next login tries again, and a
+// success makes the counter healthy.
+func TestFallbackCounterProbesWhileDown(t *testing.T) {
+	primary := &countingCounter{failingCounter: failingCounter{err: errors.New("i/o timeout")}}
+	fc := NewFallbackCounter(primary, NewMemoryCounter(nil), nil)
+	ctx := context.Background()
+	k := detect.KeysFor("alice", "203.0.113.7")
+	w := detect.LoginWindows{Account: time.Minute, IP: time.Minute, Pair: time.Minute}
+	now := time.Now()
+	var c detect.LoginCounts
+	for i := 0; i < 100; i++ {
+		a, counts, err := fc.Reserve(ctx, k, w, now)
+		if err != nil || a.Member != "" {
+			t.Fatalf("reserve %d while down: member %q, error %v (want a local answer)", i, a.Member, err)
+		}
+		c = counts
+	}
+	if primary.calls != 1 || fc.Healthy() || c.Account != 100 {
+		t.Fatalf("100 logins while down: %d tries of the primary (want 1), healthy %v, local account count %d (want 100)", primary.calls, fc.Healthy(), c.Account)
+	}
+	fc.probeAt.Store(0) // the probe interval has passed
+	primary.err = nil
+	if _, counts, _ := fc.Reserve(ctx, k, w, now); counts.Account != 99 || !fc.Healthy() || primary.calls != 2 {
+		t.Fatalf("after the interval: tries %d, healthy %v, count %d (want the primary's 99)", primary.calls, fc.Healthy(), counts.Account)
 	}
 }
 

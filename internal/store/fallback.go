@@ -18,13 +18,25 @@ import (
 // outage, so that when Redis goes away in the middle of an attack the local
 // counts already hold this instance's recent failures instead of restarting
 // from zero. That costs one memory update (about a microsecond) per attempt.
+//
+// While the primary is down, operations answer from memory at once and only
+// one every probeEvery tries the primary: an unreachable or frozen Redis
+// then costs one client timeout per probe, not one per login (a paused
+// server would otherwise hold every login for a try and a retry).
 type FallbackCounter struct {
 	primary detect.LoginCounter
 	mem     *MemoryCounter
 	onError func(op string)
 	down    atomic.Bool
+	probeAt atomic.Int64 // while down: Unix ns from which the next operation tries the primary
+	probing atomic.Bool  // while down: an operation is trying the primary
 	hook    atomic.Pointer[HealthHook]
 }
+
+// probeEvery is how often, while the primary is down, an operation tries it
+// again: how soon after Redis returns the shared counts are used again
+// (the decisions' resync also notices, within 5 s).
+const probeEvery = 250 * time.Millisecond
 
 // HealthHook is told about the primary's health, so that the Caddy layer can
 // log an outage once when it starts and once when it ends instead of once
@@ -56,6 +68,10 @@ func NewFallbackCounter(primary detect.LoginCounter, mem *MemoryCounter, onError
 // primary failure it returns the local counts.
 func (f *FallbackCounter) Reserve(ctx context.Context, k detect.LoginKeys, w detect.LoginWindows, now time.Time) (detect.Attempt, detect.LoginCounts, error) {
 	local, localCounts, _ := f.mem.Reserve(ctx, k, w, now)
+	if !f.tryPrimary() {
+		local.Member = ""
+		return local, localCounts, nil
+	}
 	a, c, err := f.primary.Reserve(ctx, k, w, now)
 	a.Seq = local.Seq
 	if f.observe("reserve", err) {
@@ -68,7 +84,7 @@ func (f *FallbackCounter) Reserve(ctx context.Context, k detect.LoginKeys, w det
 // Release implements detect.LoginCounter.
 func (f *FallbackCounter) Release(ctx context.Context, a detect.Attempt) error {
 	_ = f.mem.Release(ctx, a)
-	if a.Member != "" {
+	if a.Member != "" && f.tryPrimary() {
 		f.observe("release", f.primary.Release(ctx, a))
 	}
 	return nil
@@ -77,27 +93,34 @@ func (f *FallbackCounter) Release(ctx context.Context, a detect.Attempt) error {
 // RecordSuccess implements detect.LoginCounter.
 func (f *FallbackCounter) RecordSuccess(ctx context.Context, a detect.Attempt) error {
 	_ = f.mem.RecordSuccess(ctx, a)
-	f.observe("record_success", f.primary.RecordSuccess(ctx, a))
+	if f.tryPrimary() {
+		f.observe("record_success", f.primary.RecordSuccess(ctx, a))
+	}
 	return nil
 }
 
 // Hold implements detect.LoginCounter.
 func (f *FallbackCounter) Hold(ctx context.Context, kind detect.CounterKind, key string, until time.Time) error {
 	_ = f.mem.Hold(ctx, kind, key, until)
-	f.observe("hold", f.primary.Hold(ctx, kind, key, until))
+	if f.tryPrimary() {
+		f.observe("hold", f.primary.Hold(ctx, kind, key, until))
+	}
 	return nil
 }
 
 // Forget implements detect.LoginCounter.
 func (f *FallbackCounter) Forget(ctx context.Context, kind detect.CounterKind, key string) error {
 	_ = f.mem.Forget(ctx, kind, key)
-	f.observe("forget", f.primary.Forget(ctx, kind, key))
+	if f.tryPrimary() {
+		f.observe("forget", f.primary.Forget(ctx, kind, key))
+	}
 	return nil
 }
 
 // Healthy reports whether the primary answered the last operation. It turns
-// false on an error and true again on the next success: every operation
-// still tries the primary first, so recovery needs no background probe.
+// false on an error and true again on the next success: while it is down
+// an operation tries the primary every probeEvery, so recovery needs no
+// background probe.
 func (f *FallbackCounter) Healthy() bool { return !f.down.Load() }
 
 // SetHealthy lets an outside check (a ping at start, the decision store's
@@ -127,6 +150,20 @@ func (f *FallbackCounter) setDown(down bool, cause error) {
 	}
 }
 
+// tryPrimary reports whether an operation should try the primary: always
+// while it is healthy; while it is down, one operation per probeEvery.
+func (f *FallbackCounter) tryPrimary() bool {
+	if !f.down.Load() {
+		return true
+	}
+	// one probe at a time: with a frozen server a probe lasts a client
+	// timeout, longer than the interval
+	if time.Now().UnixNano() < f.probeAt.Load() || !f.probing.CompareAndSwap(false, true) {
+		return false
+	}
+	return true
+}
+
 // Memory returns the local counter, for tests and metrics.
 func (f *FallbackCounter) Memory() *MemoryCounter { return f.mem }
 
@@ -135,6 +172,7 @@ func (f *FallbackCounter) Memory() *MemoryCounter { return f.mem }
 // caller's bug) says nothing about the store's health, so neither is counted
 // nor allowed to flip the state.
 func (f *FallbackCounter) observe(op string, err error) bool {
+	defer f.endProbe()
 	if err == nil {
 		f.setDown(false, nil)
 		return true
@@ -142,9 +180,21 @@ func (f *FallbackCounter) observe(op string, err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, errNotHashID) {
 		return false
 	}
+	// the next try waits a probe interval, however many operations are
+	// waiting on the primary now
+	f.probeAt.Store(time.Now().Add(probeEvery).UnixNano())
 	f.setDown(true, err)
 	if f.onError != nil {
 		f.onError(op)
 	}
 	return false
+}
+
+// endProbe lets the next operation probe the primary, once the state and
+// the next probe time are set. Read first: while healthy, no operation
+// writes the cache line every login shares.
+func (f *FallbackCounter) endProbe() {
+	if f.probing.Load() {
+		f.probing.Store(false)
+	}
 }

@@ -35,7 +35,21 @@ func NewKeyspace(client redis.UniversalClient, prefix string) Keyspace {
 
 // Key is prefix + the parts joined by ':'.
 func (k Keyspace) Key(parts ...string) string {
-	return k.Prefix + strings.Join(parts, ":")
+	// one allocation: keys are built on every login
+	n := len(k.Prefix) + max(len(parts)-1, 0)
+	for _, p := range parts {
+		n += len(p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(k.Prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // Tagged names a key of family kind whose Cluster hash tag is tag, so that

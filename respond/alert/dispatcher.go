@@ -42,6 +42,10 @@ type Options struct {
 	// apart (Queue each), so that a flood of LOW events can fill only its
 	// own queue and never make Submit drop a MEDIUM+ one. Default 4096.
 	Queue int
+	// Pending bounds the alerts held in memory while the outbox refuses
+	// them (Redis down), all channels together; beyond it an alert is
+	// dropped and counted as "outbox_unavailable". Default 1000.
+	Pending int
 	// ShutdownTimeout bounds how long Close spends queueing what was
 	// submitted (and the open digests) when the outbox is slow or down;
 	// what is left is counted as dropped "shutdown". Default 5s.
@@ -100,7 +104,7 @@ type pendingPut struct {
 }
 
 const (
-	maxPending      = 1000
+	defaultPending  = 1000
 	leaseBatch      = 16
 	opTimeout       = 2 * time.Second // one outbox operation
 	maxPendingRetry = 4 * time.Second // longest wait between offers of the held puts
@@ -119,6 +123,9 @@ func New(opts Options) (*Dispatcher, error) {
 	opts.Poll = orDur(opts.Poll, time.Second)
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
+	}
+	if opts.Pending <= 0 {
+		opts.Pending = defaultPending
 	}
 	opts.ShutdownTimeout = orDur(opts.ShutdownTimeout, 5*time.Second)
 	opts.LeaseSlack = orDur(opts.LeaseSlack, 30*time.Second)

@@ -7,14 +7,14 @@ import (
 
 // Puts the outbox refused (Redis down) are held by the router, in order,
 // and offered again with backoff, so an outbox outage delays alerts rather
-// than losing them, up to maxPending (all channels together).
+// than losing them, up to Options.Pending (all channels together).
 
 // hold keeps a put the outbox refused, or drops it when too many wait. The
 // bound is shared, so when it is reached a MEDIUM+ put takes the place of
 // the oldest LOW one: a storm of LOW alerts must not be what keeps a
 // MEDIUM+ alert out.
 func (d *Dispatcher) hold(r *route, j Job) {
-	if len(d.pending) >= maxPending {
+	if len(d.pending) >= d.opts.Pending {
 		i := -1
 		if !isLow(j.Alert.Severity) {
 			i = slices.IndexFunc(d.pending, func(p pendingPut) bool { return isLow(p.j.Alert.Severity) })

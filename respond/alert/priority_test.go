@@ -181,14 +181,14 @@ func TestPendingPrefersMedium(t *testing.T) {
 		a.Severity = sev
 		return Job{ID: a.ID, Alert: a}
 	}
-	for range maxPending {
+	for range defaultPending {
 		d.hold(r, job(detect.Low))
 	}
 	oldest := d.pending[0].j.ID
 	med := job(detect.Medium)
 	d.hold(r, med)
 	d.hold(r, job(detect.Low))
-	if len(d.pending) != maxPending || d.pending[len(d.pending)-1].j.ID != med.ID || d.pending[0].j.ID == oldest {
+	if len(d.pending) != defaultPending || d.pending[len(d.pending)-1].j.ID != med.ID || d.pending[0].j.ID == oldest {
 		t.Fatalf("pending %d, last %s, first still the oldest LOW: %v", len(d.pending), d.pending[len(d.pending)-1].j.ID, d.pending[0].j.ID == oldest)
 	}
 	if n := c.get(c.dropped, "webhook/outbox_unavailable"); n != 2 {
