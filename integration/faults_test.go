@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,6 +36,27 @@ const (
 	pauseFor  = 10 * time.Second
 )
 
+// needMigratedListenQueues fails (under VIGIL_REQUIRE_TOOLS=1) or skips
+// loudly unless net.ipv4.tcp_migrate_req is 1. On Linux, Caddy binds each
+// new config's listener as a new SO_REUSEPORT socket and closes the old
+// one once the old server has stopped; without that setting the kernel
+// resets the connections still waiting in the old socket's accept queue
+// instead of handing them to the new socket, so a reload under load can
+// fail a request that arrived in that instant (a CI run caught one login
+// of 87). docs/operations.md tells operators to set it.
+func needMigratedListenQueues(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	if err == nil && strings.TrimSpace(string(b)) == "1" {
+		return
+	}
+	msg := "net.ipv4.tcp_migrate_req is NOT 1 (sysctl -w net.ipv4.tcp_migrate_req=1): a reload can reset connections queued on the old listener, so the zero-failure reload check did NOT run"
+	if os.Getenv("VIGIL_REQUIRE_TOOLS") == "1" {
+		t.Fatal(msg + " (VIGIL_REQUIRE_TOOLS=1)")
+	}
+	t.Skip(msg + " (set VIGIL_REQUIRE_TOOLS=1 to make this a failure)")
+}
+
 func faultGateway(t *testing.T, storeAddr string) *gateway {
 	t.Helper()
 	return startGateway(t, gatewayConfig{Global: redisAt(storeAddr) + "\n\t\tfail_mode open", Policy: countOnlyPolicy})
@@ -43,6 +65,7 @@ func faultGateway(t *testing.T, storeAddr string) *gateway {
 // TestFaultReloadUnderLoad: `caddy reload` three times while the load runs
 // fails no request, GET or login.
 func TestFaultReloadUnderLoad(t *testing.T) {
+	needMigratedListenQueues(t)
 	srv := redistest.StartServer(t, 0)
 	g := faultGateway(t, srv.Addr)
 	l := startLoad(t, g, true)

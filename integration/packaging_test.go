@@ -411,3 +411,32 @@ func TestShellScripts(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
+
+// TestSysctlFile: every setting of packaging/vigil.sysctl is "key = value"
+// and names a kernel setting this kernel has, so `sysctl --system` applies
+// it rather than warning about an unknown key.
+func TestSysctlFile(t *testing.T) {
+	b, err := os.ReadFile("../packaging/vigil.sysctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if !ok || key == "" || value == "" {
+			t.Fatalf("packaging/vigil.sysctl:%d: %q is not key = value", i+1, line)
+		}
+		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(key, ".", "/")); err != nil {
+			t.Fatalf("packaging/vigil.sysctl:%d: %s is not a kernel setting here: %v", i+1, key, err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("packaging/vigil.sysctl sets nothing")
+	}
+}
