@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,11 +110,74 @@ func BenchmarkLoginRequestRedis(b *testing.B) {
 	benchLogins(b, h)
 }
 
+// BenchmarkLoginRequestRedisParallel is BenchmarkLoginRequestRedis with 16
+// logins in flight at once, as a busy gateway has them: the events of
+// concurrent logins share the stream writer's batches. cpu-µs/op is this
+// process's CPU (request path, event writer, GC) per login.
+func BenchmarkLoginRequestRedisParallel(b *testing.B) {
+	app := redisBenchApp(b)
+	h := testHandler(b, app, newClock())
+	h.Lockout, h.BlockIP, h.Stuffing, h.now = nil, nil, nil, nil
+	h.setup(app)
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	cpu := processCPU()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		body := strings.NewReader("username=alice&password=wrong")
+		r := benchRequest("POST", "/login", "")
+		w := &nopWriter{h: http.Header{}}
+		for pb.Next() {
+			body.Seek(0, io.SeekStart)
+			r.Body = io.NopCloser(body)
+			_ = h.ServeHTTP(w, r, nopUpstream{})
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+}
+
+// BenchmarkLoginRequestRedisPaced sends failed logins at 200 a second (the
+// login rate of issue 13's load), one every 5 ms, as a gateway sees them
+// arrive: each login's event would otherwise be written on its own, one
+// XADD round trip per login. cpu-µs/op is this process's CPU per login,
+// idle work between logins included.
+func BenchmarkLoginRequestRedisPaced(b *testing.B) {
+	app := redisBenchApp(b)
+	h := testHandler(b, app, newClock())
+	h.Lockout, h.BlockIP, h.Stuffing, h.now = nil, nil, nil, nil
+	h.setup(app)
+	body := strings.NewReader("username=alice&password=wrong")
+	r := benchRequest("POST", "/login", "")
+	w := &nopWriter{h: http.Header{}}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	b.ReportAllocs()
+	cpu := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		body.Seek(0, io.SeekStart)
+		r.Body = io.NopCloser(body)
+		_ = h.ServeHTTP(w, r, nopUpstream{})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+}
+
 // redisBenchApp is an app on a Redis store under a fresh key prefix,
 // closed and cleaned up when the benchmark ends.
+//
+// VIGIL_BENCH_REDIS_URL points the benchmark at another server, e.g.
+// unix:///run/redis.sock to measure Redis on the same host over a Unix
+// socket (docs/performance.md).
 func redisBenchApp(b *testing.B) *App {
 	client, prefix := redistest.Client(b)
-	ks, err := store.RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}.Open()
+	opts := store.RedisOptions{Addrs: []string{client.Options().Addr}, Prefix: prefix}
+	if u := os.Getenv("VIGIL_BENCH_REDIS_URL"); u != "" {
+		opts.Addrs, opts.URL = nil, u
+	}
+	ks, err := opts.Open()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +190,7 @@ func redisBenchApp(b *testing.B) *App {
 	b.Cleanup(func() {
 		_ = app.logSink.Close()
 		_ = st.Close()
-		redistest.DeleteKeys(client, prefix)
+		redistest.DeleteKeys(ks.Client, prefix)
 	})
 	return app
 }
