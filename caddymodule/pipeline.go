@@ -34,11 +34,18 @@ func (h *Handler) buildPipeline(ctx caddy.Context) error {
 	}
 	var logins *loginpkg.Detector
 	if len(h.Logins) > 0 {
-		logins = loginpkg.New(loginpkg.Options{
+		lo := loginpkg.Options{
 			Routes: h.Logins, Policy: h.loginPolicy(), MaxBody: h.MaxBodyBytes, MonitorOnly: h.MonitorOnly,
 			Counter: st.Counter, Responder: h.responder, Logger: log, Tighten: behave.tighten(),
 			Hooks: loginpkg.Hooks{Attempt: func(o string) { loginAttempts.WithLabelValues(o).Inc() }},
-		})
+		}
+		if behave.detector != nil && st.Keyspace.Client != nil {
+			// with Redis, the risk read overlaps the reservation: a login
+			// waits for one round trip, not two (in memory, the hand-over
+			// to a goroutine would cost more than the read)
+			lo.Ahead = behave.detector.Ahead
+		}
+		logins = loginpkg.New(lo)
 		p.Checks = append(p.Checks, logins.Match())
 	}
 

@@ -64,6 +64,11 @@ type Login struct {
 	// worth an event.
 	Risk        int
 	RiskDetails Details
+	// Ahead is work a later stage started once the account was read and
+	// before the reservation, so that its store round trip overlaps the
+	// reservation's instead of following it (login.Options.Ahead); that
+	// stage waits for it. Only the stage that set it knows its type.
+	Ahead any
 }
 
 // LoginOutcome is the verdict on a login attempt.

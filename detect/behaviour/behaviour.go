@@ -107,14 +107,21 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 	if l == nil {
 		return nil
 	}
-	if d.opt.Locator != nil && req.IP.IsValid() {
-		l.Place = d.opt.Locator.Locate(req.IP)
-	}
 	if d.opt.Risk == nil || l.User == "" {
+		d.locate(req)
 		return nil
 	}
-	obs := observation(req)
-	a, err := d.opt.Risk.Score(context.WithoutCancel(req.HTTP.Context()), obs)
+	var obs risk.Observation
+	var a risk.Assessment
+	var err error
+	if s, ok := l.Ahead.(*scoring); ok {
+		<-s.done
+		obs, a, err = s.obs, s.a, s.err
+	} else {
+		d.locate(req)
+		obs = observation(req)
+		a, err = d.opt.Risk.Score(context.WithoutCancel(req.HTTP.Context()), obs)
+	}
 	if err != nil {
 		d.opt.Logger.Warn("scoring login risk", "error", err)
 		return nil
@@ -143,6 +150,42 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 }
 
 func reached(score, threshold int) bool { return threshold > 0 && score >= threshold }
+
+// locate sets where a login comes from, when the site locates logins.
+func (d *Detector) locate(req *detect.Request) {
+	if d.opt.Locator != nil && req.IP.IsValid() {
+		req.Login.Place = d.opt.Locator.Locate(req.IP)
+	}
+}
+
+// scoring is a risk score being read on another goroutine (Ahead).
+type scoring struct {
+	done chan struct{}
+	obs  risk.Observation
+	a    risk.Assessment
+	err  error
+}
+
+// Ahead starts scoring a login whose account the login detector has just
+// read, before that detector reserves the attempt (login.Options.Ahead):
+// the risk profile's round trip then overlaps the reservation's, and a
+// scored login waits for one round trip instead of two. Check waits for
+// the score. The goroutine holds only copies of the request's facts, so a
+// login refused before Check runs (a lockout) leaves nothing behind.
+func (d *Detector) Ahead(req *detect.Request) {
+	l := req.Login
+	if d.opt.Risk == nil || l == nil || l.User == "" {
+		return
+	}
+	d.locate(req)
+	s := &scoring{done: make(chan struct{}), obs: observation(req)}
+	ctx := context.WithoutCancel(req.HTTP.Context())
+	go func() {
+		defer close(s.done)
+		s.a, s.err = d.opt.Risk.Score(ctx, s.obs)
+	}()
+	l.Ahead = s
+}
 
 // Observe acts on the login detector's verdict (it runs after it) and on a
 // verified session seen from a new address. All of it runs on the pool.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +177,77 @@ func TestSessionsJudgedOnNewAddressOnly(t *testing.T) {
 	pool.Wait()
 	if len(p.sessions) != 2 || p.sessions[0].Place != berlin {
 		t.Fatalf("want 2 located session checks, got %+v", p.sessions)
+	}
+}
+
+// gatedScore blocks every Score until release is closed, and counts calls.
+type gatedScore struct {
+	fixedScore
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (s *gatedScore) Score(ctx context.Context, o risk.Observation) (risk.Assessment, error) {
+	s.calls.Add(1)
+	<-s.release
+	return s.fixedScore.Score(ctx, o)
+}
+
+// TestAheadOverlapsTheReservation: Ahead starts the score without waiting
+// for it (the login detector reserves meanwhile), Check then waits for that
+// score instead of reading the store a second time, and the challenge is
+// the one the score calls for.
+func TestAheadOverlapsTheReservation(t *testing.T) {
+	s := &gatedScore{fixedScore: fixedScore{score: 20}, release: make(chan struct{})}
+	pool := detect.NewPool(8, nil)
+	d, err := New(Options{
+		Locator: detect.LocatorFunc(func(netip.Addr) detect.Place { return berlin }),
+		Risk:    s, Thresholds: Thresholds{Challenge: 16}, Actor: &actor{}, Pool: pool,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := loginRequest("alice", nil)
+	d.Ahead(req) // returns while Score is held: it did not wait
+	if req.Login.Place != berlin || req.Login.Ahead == nil {
+		t.Fatalf("Ahead did not locate the login or start its score: %+v", req.Login)
+	}
+	checked := make(chan *detect.Refusal)
+	go func() { checked <- d.Check(req) }()
+	select {
+	case <-checked:
+		t.Fatal("Check answered before the score it waits for")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(s.release)
+	if ref := <-checked; ref != nil {
+		t.Fatalf("refused: %+v", ref)
+	}
+	pool.Wait()
+	if n := s.calls.Load(); n != 1 {
+		t.Fatalf("Score called %d times, want once (Check must use Ahead's)", n)
+	}
+	if got := req.HTTP.Header.Get("X-Vigil-Risk"); got != "20" {
+		t.Fatalf("X-Vigil-Risk %q, want the prefetched score 20", got)
+	}
+}
+
+// TestAheadWithoutAccountOrRisk: nothing is started for a login without an
+// account, or on a site that does not score risk.
+func TestAheadWithoutAccountOrRisk(t *testing.T) {
+	d, _, _, _ := newDetector(t, 10, Thresholds{}, false)
+	req := loginRequest("", nil)
+	d.Ahead(req)
+	if req.Login.Ahead != nil {
+		t.Fatal("a score was started for a login without an account")
+	}
+	plain, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = loginRequest("alice", nil)
+	plain.Ahead(req)
+	if req.Login.Ahead != nil {
+		t.Fatal("a score was started on a site without risk")
 	}
 }

@@ -49,6 +49,12 @@ type Options struct {
 	// now when something site-wide (a password spray) lowers it; 0 leaves
 	// the policy's.
 	Tighten func(site string, now time.Time) int
+	// Ahead, when set, is called once the account is read and just before
+	// the attempt is reserved, so that a later stage can start the store
+	// reads it needs (the risk profile) and their round trip overlaps the
+	// reservation's: a login then waits for one round trip, not two. It
+	// must not block.
+	Ahead func(req *detect.Request)
 }
 
 // Detector is the login family's check (Guard), its route matcher (Match)
@@ -116,6 +122,7 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 		return &detect.Refusal{Status: status, Err: l.Err, Action: "bad_login"}
 	}
 	if d.opt.MonitorOnly {
+		d.ahead(req)
 		d.reserve(ctx, req)
 		return nil
 	}
@@ -123,8 +130,15 @@ func (d *Detector) Check(req *detect.Request) *detect.Refusal {
 		d.attempt("refused")
 		return &detect.Refusal{Status: http.StatusTooManyRequests, Retry: o.Remaining(req.Start), Err: errLocked, Action: "lock"}
 	}
+	d.ahead(req)
 	d.reserve(ctx, req)
 	return d.limit(ctx, req)
+}
+
+func (d *Detector) ahead(req *detect.Request) {
+	if d.opt.Ahead != nil {
+		d.opt.Ahead(req)
+	}
 }
 
 // reserve counts the attempt; one without a readable account counts
