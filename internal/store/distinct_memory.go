@@ -284,16 +284,5 @@ func (m *MemoryDistinct) sweep(now int64, overflow bool) int {
 	if !overflow || len(m.entries) <= m.maxKeys*9/10 {
 		return 0
 	}
-	updated := make([]int64, 0, len(m.entries))
-	for _, e := range m.entries {
-		updated = append(updated, e.updated)
-	}
-	median, evicted := quickMedian(updated), 0
-	for k, e := range m.entries {
-		if e.updated <= median {
-			delete(m.entries, k)
-			evicted++
-		}
-	}
-	return evicted
+	return evictOlderHalf(m.entries, func(e *distinctEntry) int64 { return e.updated })
 }

@@ -107,28 +107,31 @@ func (m *MemoryWindows) sweep(now int64, overflow bool) int {
 	// still nearly full of live keys: drop the older half rather than grow;
 	// stopping just below the bound would sweep all keys again on the next
 	// new one, under the lock, for every request
-	var newest []int64
-	for _, s := range m.sets {
-		newest = append(newest, s.newest)
-	}
-	median, evicted := quickMedian(newest), 0
-	for k, s := range m.sets {
-		if s.newest <= median {
-			delete(m.sets, k)
-			evicted++
-		}
-	}
-	return evicted
+	return evictOlderHalf(m.sets, func(s *memberSet) int64 { return s.newest })
 }
 
-// quickMedian returns a value that about half of xs do not exceed (the
-// mean of min and max: cheap, and good enough to halve a flood).
-func quickMedian(xs []int64) int64 {
-	lo, hi := xs[0], xs[0]
-	for _, x := range xs {
-		lo, hi = min(lo, x), max(hi, x)
+// evictOlderHalf drops the entries of m whose time is at or below the
+// middle of the oldest and the newest (cheap, and good enough to halve a
+// flood: two passes under the caller's lock, no allocation) and returns
+// how many it dropped.
+func evictOlderHalf[K comparable, V any](m map[K]V, at func(V) int64) int {
+	var lo, hi int64
+	first := true
+	for _, v := range m {
+		t := at(v)
+		if first {
+			lo, hi, first = t, t, false
+		}
+		lo, hi = min(lo, t), max(hi, t)
 	}
-	return lo + (hi-lo)/2
+	mid, n := lo+(hi-lo)/2, 0
+	for k, v := range m {
+		if at(v) <= mid {
+			delete(m, k)
+			n++
+		}
+	}
+	return n
 }
 
 // add records member at t and returns the members inside window.

@@ -33,12 +33,8 @@ func (d *Detector) Query(rawQuery string) (Finding, bool) {
 	size, sizeParam := int64(0), -1 // the worst page size; -1: none seen
 	deep, deepParam := int64(0), ""
 	for rest := rawQuery; rest != ""; {
-		pair := rest
-		if i := strings.IndexAny(rest, "&;"); i >= 0 {
-			pair, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+		var pair string
+		pair, rest = nextPair(rest)
 		name, value, _ := strings.Cut(pair, "=")
 		var buf [maxName]byte
 		n, ok := normName(&buf, name)

@@ -64,12 +64,8 @@ func Shape(rawQuery string) uint64 {
 	n := 0
 	var shape uint64
 	for rest := rawQuery; rest != ""; {
-		pair := rest
-		if i := strings.IndexAny(rest, "&;"); i >= 0 {
-			pair, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+		var pair string
+		pair, rest = nextPair(rest)
 		name, _, _ := strings.Cut(pair, "=")
 		var buf [maxName]byte
 		l, ok := normName(&buf, name)
@@ -221,4 +217,13 @@ func decodeBase(p []byte) shapeBase {
 		return shapeBase{}
 	}
 	return b
+}
+
+// nextPair splits the first name=value pair off a raw query, at "&" or
+// ";" (both separate pairs for the lenient frameworks an app may run on).
+func nextPair(rawQuery string) (pair, rest string) {
+	if i := strings.IndexAny(rawQuery, "&;"); i >= 0 {
+		return rawQuery[:i], rawQuery[i+1:]
+	}
+	return rawQuery, ""
 }
