@@ -19,10 +19,13 @@ import (
 // counts already hold this instance's recent failures instead of restarting
 // from zero. That costs one memory update (about a microsecond) per attempt.
 //
-// While the primary is down, operations answer from memory at once and only
-// one every probeEvery tries the primary: an unreachable or frozen Redis
-// then costs one client timeout per probe, not one per login (a paused
-// server would otherwise hold every login for a try and a retry).
+// While the primary is down, the operations of every login (Reserve and
+// RecordSuccess) answer from memory at once and only one every probeEvery
+// tries the primary: an unreachable or frozen Redis then costs one client
+// timeout per probe, not one per login (a paused server would otherwise
+// hold every login for a try and a retry). The rare operations whose loss
+// would leave the shared counts wrong (Release of an entry the primary
+// holds, Hold, Forget of a manual unlock) always try it.
 type FallbackCounter struct {
 	primary detect.LoginCounter
 	mem     *MemoryCounter
@@ -84,7 +87,7 @@ func (f *FallbackCounter) Reserve(ctx context.Context, k detect.LoginKeys, w det
 // Release implements detect.LoginCounter.
 func (f *FallbackCounter) Release(ctx context.Context, a detect.Attempt) error {
 	_ = f.mem.Release(ctx, a)
-	if a.Member != "" && f.tryPrimary() {
+	if a.Member != "" {
 		f.observe("release", f.primary.Release(ctx, a))
 	}
 	return nil
@@ -102,18 +105,14 @@ func (f *FallbackCounter) RecordSuccess(ctx context.Context, a detect.Attempt) e
 // Hold implements detect.LoginCounter.
 func (f *FallbackCounter) Hold(ctx context.Context, kind detect.CounterKind, key string, until time.Time) error {
 	_ = f.mem.Hold(ctx, kind, key, until)
-	if f.tryPrimary() {
-		f.observe("hold", f.primary.Hold(ctx, kind, key, until))
-	}
+	f.observe("hold", f.primary.Hold(ctx, kind, key, until))
 	return nil
 }
 
 // Forget implements detect.LoginCounter.
 func (f *FallbackCounter) Forget(ctx context.Context, kind detect.CounterKind, key string) error {
 	_ = f.mem.Forget(ctx, kind, key)
-	if f.tryPrimary() {
-		f.observe("forget", f.primary.Forget(ctx, kind, key))
-	}
+	f.observe("forget", f.primary.Forget(ctx, kind, key))
 	return nil
 }
 
